@@ -1,0 +1,57 @@
+"""Shared test set-up: hypothesis profiles, the devices to test on, and the optional PyTorch oracle."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import tinygrad_edu
+
+# `ci`: derandomized, so a CI failure is reproducible; `thorough`: many more examples for long local runs.
+settings.register_profile(
+    "ci", derandomize=True, max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+CUDA_SKIP_REASON = "CUDA is not available (no CuPy or no NVIDIA GPU): CUDA tests skipped"
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not tinygrad_edu.cuda.is_available(), reason=CUDA_SKIP_REASON)),
+]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """Run a test once per device: cpu always, cuda when a GPU is present (one clear skip reason otherwise)."""
+    return request.param
+
+
+@pytest.fixture
+def torch():
+    """PyTorch as a test oracle, or a clean skip when it is not installed."""
+    return pytest.importorskip("torch", reason="PyTorch is not installed: oracle comparison skipped")
+
+
+def tinyshakespeare_path() -> Path | None:
+    env = os.environ.get("TINYSHAKESPEARE")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt")
+    return next((p for p in candidates if p.is_file()), None)
+
+
+@pytest.fixture
+def shakespeare_file():
+    path = tinyshakespeare_path()
+    if path is None:
+        pytest.skip("tinyshakespeare not found: set TINYSHAKESPEARE to the file's path")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _seed_engine():
+    tinygrad_edu.manual_seed(0)

@@ -1,0 +1,150 @@
+"""tinygrad_edu: a small tensor autograd engine with PyTorch's API, written to be read.
+
+import tinygrad_edu as torch
+import tinygrad_edu.nn as nn
+from tinygrad_edu.nn import functional as F
+"""
+
+from . import autograd, cuda, dtypes, nn, optim  # noqa: E402,I001 - nn and optim build on everything above
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .backend import device, get_rng_state, set_rng_state
+from .dtypes import (
+    bool,
+    double,
+    float,
+    float16,
+    float32,
+    float64,
+    half,
+    int,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    short,
+    uint8,
+)
+from .factories import (
+    arange,
+    as_tensor,
+    cat,
+    concat,
+    concatenate,
+    empty,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    is_tensor,
+    linspace,
+    manual_seed,
+    multinomial,
+    normal,
+    numel,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    seed,
+    stack,
+    tensor,
+    tril,
+    triu,
+    where,
+    zeros,
+    zeros_like,
+)
+from .tensor import Size, Tensor
+
+__version__ = "0.1.0"
+
+DType = dtypes.DType
+dtype = dtypes.DType
+
+
+def _unary(name):
+    def fn(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+
+    fn.__name__ = name
+    fn.__doc__ = f"``torch.{name}(t, ...)``: the same as ``t.{name}(...)``."
+    return fn
+
+
+# PyTorch offers most tensor methods as functions too: torch.exp(x), torch.sum(x, dim=1) ...
+for _name in (
+    "exp",
+    "log",
+    "sqrt",
+    "rsqrt",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "abs",
+    "sin",
+    "cos",
+    "sum",
+    "mean",
+    "var",
+    "std",
+    "max",
+    "min",
+    "amax",
+    "argmax",
+    "argmin",
+    "softmax",
+    "log_softmax",
+    "reshape",
+    "permute",
+    "transpose",
+    "unsqueeze",
+    "squeeze",
+    "flatten",
+    "matmul",
+    "clamp",
+    "clip",
+    "split",
+    "chunk",
+    "maximum",
+    "minimum",
+    "square",
+    "allclose",
+    "masked_fill",
+    "all",
+    "any",
+    "logical_not",
+):
+    globals()[_name] = _unary(_name)
+del _name
+
+
+def add(input, other):
+    return input + other
+
+
+def mul(input, other):
+    return input * other
+
+
+def sub(input, other):
+    return input - other
+
+
+def div(input, other):
+    return input / other
+
+
+def pow(input, exponent):  # noqa: A001
+    return input**exponent
+
+
+def bmm(input, mat2):
+    return input @ mat2
+
+
+mm = bmm

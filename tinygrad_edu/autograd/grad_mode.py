@@ -1,0 +1,59 @@
+"""Switching graph recording on and off: ``no_grad``, ``enable_grad``, ``set_grad_enabled``."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "enabled", True)
+
+
+def _set(enabled: bool) -> None:
+    _state.enabled = enabled
+
+
+class _GradMode(contextlib.ContextDecorator):
+    """Base of the context managers below; each also works as a decorator (``@no_grad()``)."""
+
+    enabled: bool
+
+    def __enter__(self):
+        self._previous = is_grad_enabled()
+        _set(self.enabled)
+        return self
+
+    def __exit__(self, *exc):
+        _set(self._previous)
+        return False
+
+
+class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
+    """Ops run inside record no graph: for evaluation, sampling and in-place parameter updates."""
+
+    enabled = False
+
+
+class enable_grad(_GradMode):  # noqa: N801
+    """Turn recording back on inside a ``no_grad`` block."""
+
+    enabled = True
+
+
+class set_grad_enabled(_GradMode):  # noqa: N801
+    """``set_grad_enabled(False)`` as a context manager, decorator or plain call."""
+
+    def __init__(self, mode: bool):
+        self.enabled = bool(mode)
+        self._previous = is_grad_enabled()
+        _set(self.enabled)  # a plain call takes effect at once, as in PyTorch
+
+    def __enter__(self):
+        _set(self.enabled)
+        return self
+
+
+inference_mode = no_grad

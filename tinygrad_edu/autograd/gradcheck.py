@@ -1,0 +1,166 @@
+"""Checking analytic gradients against finite differences, as ``torch.autograd.gradcheck`` does.
+
+For a function f and a random upstream gradient v (never just ``.sum()``, which hides errors that cancel),
+the backward pass gives vᵀJ, one number per input element. Central differences give the same numbers
+independently: (vᵀf(x + εeⱼ) - vᵀf(x - εeⱼ)) / 2ε. Both run in float64 on copies of the inputs. Fast mode
+compares vᵀJu along one random direction u per input instead of every element.
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from .grad_mode import enable_grad, no_grad
+
+
+class GradcheckError(RuntimeError):
+    """Raised by ``gradcheck`` when an analytic gradient disagrees with finite differences."""
+
+
+def gradcheck(
+    func,
+    inputs,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+    fast_mode: bool = False,
+    seed: int = 0,
+) -> bool:
+    """True if ``func``'s backward agrees with central differences at ``inputs`` (a Tensor or a tuple).
+
+    Only inputs with ``requires_grad`` are checked; float inputs are copied to float64 first. On failure,
+    raises ``GradcheckError`` naming the input, the worst element, and the numerical and analytical values
+    (or returns False when ``raise_exception=False``).
+    """
+    from ..tensor import Tensor
+
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    inputs = tuple(_float64_copy(x) for x in inputs)
+    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input requires grad, so there is nothing to check")
+    rng = numpy.random.default_rng(seed)
+
+    def evaluate(args):
+        with no_grad():
+            outs = func(*args)
+        outs = outs if isinstance(outs, (tuple, list)) else (outs,)
+        return [o._data.astype(numpy.float64, copy=False) for o in outs if _is_float(o)]
+
+    outputs = evaluate(inputs)
+    upstream = [rng.standard_normal(o.shape) for o in outputs]
+
+    def projected(args) -> float:
+        return sum(float((v * o).sum()) for v, o in zip(upstream, evaluate(args)))
+
+    analytic = _analytic_vjp(func, inputs, checked, upstream)
+    for i in checked:
+        x = inputs[i]
+        if analytic[i] is None:
+            analytic[i] = numpy.zeros(x.shape)
+        elif analytic[i].shape != tuple(x.shape):
+            return _fail(raise_exception, f"input {i}: gradient has shape {analytic[i].shape}, input {tuple(x.shape)}")
+
+    if fast_mode:
+        return _check_fast(inputs, checked, analytic, projected, rng, eps, atol, rtol, raise_exception)
+    for i in checked:
+        numeric = _numeric_gradient(inputs, i, projected, eps)
+        error = numpy.abs(numeric - analytic[i]) - (atol + rtol * numpy.abs(numeric))
+        if error.size and error.max() > 0:
+            worst = numpy.unravel_index(int(error.argmax()), error.shape)
+            return _fail(
+                raise_exception,
+                f"gradcheck failed for input {i} (shape {tuple(inputs[i].shape)}) at element {tuple(map(int, worst))}: "
+                f"numerical {numeric[worst]:.10g}, analytical {analytic[i][worst]:.10g} "
+                f"(atol={atol}, rtol={rtol}, eps={eps}); {int((error > 0).sum())} of {error.size} elements differ",
+            )
+    return True
+
+
+def _float64_copy(x):
+    from ..tensor import Tensor
+
+    if not isinstance(x, Tensor):
+        return x
+    copy = Tensor._wrap(x._data.astype(numpy.float64) if _is_float(x) else x._data.copy(), x.device)
+    return copy.requires_grad_(True) if x.requires_grad else copy
+
+
+def _is_float(t) -> bool:
+    return hasattr(t, "_data") and t._data.dtype.kind == "f"
+
+
+def _analytic_vjp(func, inputs, checked, upstream):
+    from ..tensor import Tensor
+
+    with enable_grad():
+        outs = func(*inputs)
+    outs = outs if isinstance(outs, (tuple, list)) else (outs,)
+    outs = [o for o in outs if _is_float(o)]
+    for x in inputs:
+        if isinstance(x, Tensor):
+            x.grad = None
+    connected = [(o, v) for o, v in zip(outs, upstream) if o.requires_grad]
+    for k, (o, v) in enumerate(connected):
+        o.backward(Tensor._wrap(o._xp.asarray(v.astype(o._data.dtype)), o.device), retain_graph=k < len(connected) - 1)
+    return {
+        i: (None if inputs[i].grad is None else numpy.array(_host(inputs[i].grad._data), dtype=numpy.float64))
+        for i in checked
+    }
+
+
+def _host(array):
+    return array.get() if hasattr(array, "get") and not isinstance(array, numpy.ndarray) else array
+
+
+def _numeric_gradient(inputs, i, projected, eps):
+    """(vᵀf(x + εeⱼ) - vᵀf(x - εeⱼ)) / 2ε for every element j of input i."""
+    x = inputs[i]
+    original = x._data.copy()
+    flat = x._data.reshape(-1)  # a view: writing to it perturbs the input in place
+    numeric = numpy.zeros(original.size)
+    try:
+        for j in range(original.size):
+            flat[j] = original.flat[j] + eps
+            plus = projected(inputs)
+            flat[j] = original.flat[j] - eps
+            minus = projected(inputs)
+            flat[j] = original.flat[j]
+            numeric[j] = (plus - minus) / (2 * eps)
+    finally:
+        x._data[...] = original
+    return numeric.reshape(original.shape)
+
+
+def _check_fast(inputs, checked, analytic, projected, rng, eps, atol, rtol, raise_exception):
+    """Compare vᵀJu for one random direction u over all checked inputs at once."""
+    directions = {i: rng.standard_normal(inputs[i].shape) for i in checked}
+    originals = {i: inputs[i]._data.copy() for i in checked}
+    try:
+        for sign in (1, -1):
+            for i in checked:
+                inputs[i]._data[...] = originals[i] + sign * eps * directions[i]
+            if sign == 1:
+                plus = projected(inputs)
+            else:
+                minus = projected(inputs)
+    finally:
+        for i in checked:
+            inputs[i]._data[...] = originals[i]
+    numeric = (plus - minus) / (2 * eps)
+    exact = sum(float((analytic[i] * directions[i]).sum()) for i in checked)
+    if abs(numeric - exact) > atol + rtol * abs(numeric):
+        return _fail(
+            raise_exception,
+            f"gradcheck (fast mode) failed: numerical vᵀJu {numeric:.10g}, "
+            f"analytical {exact:.10g} (atol={atol}, rtol={rtol}, eps={eps})",
+        )
+    return True
+
+
+def _fail(raise_exception: bool, message: str) -> bool:
+    if raise_exception:
+        raise GradcheckError(message)
+    return False

@@ -1,0 +1,269 @@
+"""Functions that make tensors (``tensor``, ``zeros``, ``randn`` ...) or combine them (``cat``, ``stack``,
+``where``), with PyTorch's signatures. Random ones draw from the device's seeded generator."""
+
+from __future__ import annotations
+
+import numpy
+
+from . import backend, dtypes
+from .ops import movement as M
+from .tensor import Tensor, _result_dtype, _same_device, _shape_arg
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data``: Python floats become float32, ints int64, and a NumPy array
+    keeps its dtype."""
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    return data.to(device=device, dtype=dtype) if isinstance(data, Tensor) else Tensor(data, dtype, device)
+
+
+def from_numpy(array: numpy.ndarray) -> Tensor:
+    """A tensor that shares memory with ``array`` (as ``torch.from_numpy`` does)."""
+    if not isinstance(array, numpy.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    dtypes.from_numpy(array.dtype)
+    return Tensor._wrap(array, backend.CPU)
+
+
+def _make(fill, size, dtype, device, requires_grad, default=dtypes.float32):
+    dev = backend.canonical(device)
+    np_dtype = dtypes.to_numpy(dtype if dtype is not None else default)
+    out = Tensor._wrap(fill(backend.array_module(dev), _shape_arg(size), np_dtype, dev), dev)
+    return out.requires_grad_(True) if requires_grad else out
+
+
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _make(lambda xp, s, d, _: xp.zeros(s, d), size, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _make(lambda xp, s, d, _: xp.ones(s, d), size, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _make(lambda xp, s, d, _: xp.empty(s, d), size, dtype, device, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    if dtype is None:
+        dtype = (
+            dtypes.bool
+            if isinstance(fill_value, bool)
+            else (dtypes.int64 if isinstance(fill_value, int) else dtypes.float32)
+        )
+    return _make(lambda xp, s, d, _: xp.full(s, fill_value, d), (size,), dtype, device, requires_grad)
+
+
+def _like(fn, t: Tensor, dtype=None, device=None, requires_grad=False):
+    return fn(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(zeros, t, dtype, device, requires_grad)
+
+
+def ones_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(ones, t, dtype, device, requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, device=None) -> Tensor:
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device)
+
+
+def randn_like(t, dtype=None, device=None) -> Tensor:
+    return _like(randn, t, dtype, device)
+
+
+def rand_like(t, dtype=None, device=None) -> Tensor:
+    return _like(rand, t, dtype, device)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``arange(end)`` or ``arange(start, end, step)``: int64 when all arguments are ints, else float32."""
+    if end is None:
+        start, end = 0, start
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
+    if dtype is None:
+        dtype = dtypes.int64 if all(isinstance(v, int) for v in (start, end, step)) else dtypes.float32
+    dev = backend.canonical(device)
+    out = Tensor._wrap(backend.array_module(dev).arange(start, end, step, dtype=dtypes.to_numpy(dtype)), dev)
+    return out.requires_grad_(True) if requires_grad else out
+
+
+def linspace(start, end, steps, dtype=None, device=None) -> Tensor:
+    dev = backend.canonical(device)
+    np_dtype = dtypes.to_numpy(dtype or dtypes.float32)
+    return Tensor._wrap(backend.array_module(dev).linspace(start, end, steps, dtype=np_dtype), dev)
+
+
+def eye(n, m=None, dtype=None, device=None) -> Tensor:
+    dev = backend.canonical(device)
+    return Tensor._wrap(backend.array_module(dev).eye(n, m, dtype=dtypes.to_numpy(dtype or dtypes.float32)), dev)
+
+
+# -- random ----------------------------------------------------------------------------------------------
+
+
+def manual_seed(seed: int):
+    """Seed the generators of every device: dropout, randn, randint and multinomial become reproducible."""
+    backend.manual_seed(seed)
+
+
+def seed() -> int:
+    value = int(numpy.random.SeedSequence().entropy % (2**63))
+    backend.manual_seed(value)
+    return value
+
+
+def randn(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
+    """Samples from N(0, 1)."""
+
+    def fill(xp, shape, np_dtype, dev):
+        return (generator or backend.generator(dev)).standard_normal(shape, dtype=np_dtype)
+
+    return _make(fill, size, dtype, device, requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
+    """Samples from U[0, 1)."""
+
+    def fill(xp, shape, np_dtype, dev):
+        return (generator or backend.generator(dev)).random(shape, dtype=np_dtype)
+
+    return _make(fill, size, dtype, device, requires_grad)
+
+
+def randint(*args, size=None, dtype=None, device=None, generator=None) -> Tensor:
+    """``randint(high, size)`` or ``randint(low, high, size)``: integers in [low, high)."""
+    if size is None:
+        *args, size = args
+    if len(args) == 1:
+        low, high = 0, args[0]
+    elif len(args) == 2:
+        low, high = args
+    else:
+        raise TypeError("randint expects (high, size) or (low, high, size)")
+    low, high = int(low), int(high)
+    if high <= low:
+        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
+
+    def fill(xp, shape, np_dtype, dev):
+        return (generator or backend.generator(dev)).integers(low, high, size=shape).astype(np_dtype)
+
+    return _make(fill, (size,) if isinstance(size, int) else size, dtype, device, False, default=dtypes.int64)
+
+
+def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
+    dev = backend.canonical(device)
+    perm = (generator or backend.generator(dev)).permutation(n).astype(dtypes.to_numpy(dtype or dtypes.int64))
+    return Tensor._wrap(perm, dev)
+
+
+def normal(mean: float, std: float, size, dtype=None, device=None, generator=None) -> Tensor:
+    return randn(size, dtype=dtype, device=device, generator=generator) * std + mean
+
+
+def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, generator=None) -> Tensor:
+    """Draw ``num_samples`` category indices per row of ``probs`` (non-negative weights, not necessarily
+    normalised). Without replacement, each index appears at most once per row."""
+    if probs.dim() not in (1, 2):
+        raise RuntimeError(f"multinomial: probs must be 1-D or 2-D, got shape {tuple(probs.shape)}")
+    xp, dev = probs._xp, probs.device
+    weights = probs._data.astype(numpy.float64).reshape(-1, probs.shape[-1])
+    categories = weights.shape[1]
+    if not bool(xp.isfinite(weights).all()) or bool((weights < 0).any()):
+        raise RuntimeError("multinomial: probabilities must be finite and non-negative")
+    totals = weights.sum(axis=1, keepdims=True)
+    if bool((totals <= 0).any()):
+        raise RuntimeError("multinomial: every row of probabilities must have a positive sum")
+    if not replacement and num_samples > categories:
+        raise RuntimeError(
+            f"multinomial: cannot draw {num_samples} samples without replacement from {categories} categories"
+        )
+    gen = generator or backend.generator(dev)
+    if replacement or num_samples == 1:
+        # inverse-CDF sampling: the first category whose cumulative weight exceeds a uniform draw
+        cdf = xp.cumsum(weights, axis=1)
+        u = gen.random((weights.shape[0], num_samples)) * totals
+        samples = (cdf[:, None, :] <= u[:, :, None]).sum(axis=2)
+        samples = xp.minimum(samples, categories - 1)
+    else:
+        # Gumbel top-k: sorting log-weights plus Gumbel noise draws without replacement
+        with numpy.errstate(divide="ignore"):
+            keys = xp.log(weights) - xp.log(-xp.log(gen.random(weights.shape)))
+        samples = xp.argsort(-keys, axis=1)[:, :num_samples]
+    samples = samples.astype(numpy.int64)
+    return Tensor._wrap(samples.reshape(num_samples) if probs.dim() == 1 else samples, dev)
+
+
+# -- combining tensors -----------------------------------------------------------------------------------
+
+
+def _common(tensors, what):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError(f"{what}: expected a non-empty list of tensors")
+    for t in tensors[1:]:
+        _same_device(what, tensors[0], t)
+    dtype = tensors[0]._data.dtype
+    for t in tensors[1:]:
+        dtype = numpy.result_type(dtype, t._data.dtype)
+    return [t if t._data.dtype == dtype else t.to(dtypes.from_numpy(dtype)) for t in tensors]
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    tensors = _common(tensors, "cat")
+    ndim = tensors[0].dim()
+    axis = dim % max(ndim, 1)
+    for t in tensors:
+        if t.dim() != ndim or any(t.shape[i] != tensors[0].shape[i] for i in range(ndim) if i != axis):
+            raise RuntimeError(
+                f"cat: sizes of tensors must match except in dimension {dim}: got {[tuple(x.shape) for x in tensors]}"
+            )
+    return M.Cat.apply(*tensors, dim=axis)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    tensors = _common(tensors, "stack")
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) > 1:
+        raise RuntimeError(f"stack expects each tensor to be equal size, got shapes {sorted(shapes)}")
+    axis = dim % (tensors[0].dim() + 1)
+    return M.Stack.apply(*tensors, dim=axis)
+
+
+def where(condition: Tensor, input, other) -> Tensor:
+    """Elements of ``input`` where ``condition`` holds, else of ``other``."""
+    if not isinstance(condition, Tensor) or condition._data.dtype != numpy.bool_:
+        raise RuntimeError("where: condition must be a bool tensor")
+    dtype = _result_dtype(input, other, False)
+    pieces = []
+    for x in (input, other):
+        if isinstance(x, Tensor):
+            _same_device("where", condition, x)
+            pieces.append(x if x._data.dtype == dtype else x.to(dtypes.from_numpy(dtype)))
+        else:
+            pieces.append(dtype.type(x))
+    return M.Where.apply(condition, *pieces)
+
+
+def tril(t: Tensor, diagonal: int = 0) -> Tensor:
+    return t.tril(diagonal)
+
+
+def triu(t: Tensor, diagonal: int = 0) -> Tensor:
+    return t.triu(diagonal)
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(t: Tensor) -> int:
+    return t.numel()

@@ -1,0 +1,63 @@
+"""``nn.init``: fill parameters in place (without recording a graph), as ``torch.nn.init`` does."""
+
+from __future__ import annotations
+
+import math
+
+from ..autograd.grad_mode import no_grad
+
+
+def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
+    with no_grad():
+        return tensor.normal_(mean, std, generator=generator)
+
+
+def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
+    with no_grad():
+        return tensor.uniform_(a, b, generator=generator)
+
+
+def zeros_(tensor):
+    with no_grad():
+        return tensor.zero_()
+
+
+def ones_(tensor):
+    with no_grad():
+        return tensor.fill_(1.0)
+
+
+def constant_(tensor, val: float):
+    with no_grad():
+        return tensor.fill_(val)
+
+
+def _fans(tensor) -> tuple[int, int]:
+    if tensor.dim() < 2:
+        raise ValueError(f"fan in and fan out need a tensor with at least 2 dims, got shape {tuple(tensor.shape)}")
+    receptive = math.prod(tensor.shape[2:])
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
+def kaiming_uniform_(tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"):
+    """U(-b, b) with b = gain·√(3/fan); PyTorch's Linear uses a=√5, which makes b = 1/√fan_in."""
+    fan_in, fan_out = _fans(tensor)
+    fan = fan_in if mode == "fan_in" else fan_out
+    gain = (
+        math.sqrt(2.0 / (1 + a**2))
+        if nonlinearity == "leaky_relu"
+        else (math.sqrt(2.0) if nonlinearity == "relu" else 1.0)
+    )
+    bound = gain * math.sqrt(3.0 / fan)
+    return uniform_(tensor, -bound, bound)
+
+
+def xavier_uniform_(tensor, gain: float = 1.0):
+    fan_in, fan_out = _fans(tensor)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(tensor, -bound, bound)
+
+
+def xavier_normal_(tensor, gain: float = 1.0):
+    fan_in, fan_out = _fans(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))

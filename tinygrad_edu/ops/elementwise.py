@@ -1,0 +1,373 @@
+"""Elementwise ops. Each forward sits on top of its backward; the docstring's first line is the derivative.
+
+Inputs are arrays of one device (``ctx.xp`` is their module) or Python scalars; binary ops broadcast like
+NumPy, and their backward sums the gradient back to each input's shape with ``unbroadcast``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..autograd.function import Op
+from .broadcasting import unbroadcast
+
+
+def _shape(x) -> tuple:
+    return getattr(x, "shape", ())
+
+
+# -- binary arithmetic -----------------------------------------------------------------------------------
+
+
+class Add(Op):
+    """d(a+b)/da = 1, d(a+b)/db = 1"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (_shape(a), _shape(b))
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        need_a, need_b = ctx.needs_input_grad
+        return (
+            unbroadcast(grad, ctx.shapes[0]) if need_a else None,
+            unbroadcast(grad, ctx.shapes[1]) if need_b else None,
+        )
+
+
+class Sub(Op):
+    """d(a-b)/da = 1, d(a-b)/db = -1"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (_shape(a), _shape(b))
+        return a - b
+
+    @staticmethod
+    def backward(ctx, grad):
+        need_a, need_b = ctx.needs_input_grad
+        return (
+            unbroadcast(grad, ctx.shapes[0]) if need_a else None,
+            unbroadcast(-grad, ctx.shapes[1]) if need_b else None,
+        )
+
+
+class Mul(Op):
+    """d(a·b)/da = b, d(a·b)/db = a"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (
+            unbroadcast(grad * b, _shape(a)) if need_a else None,
+            unbroadcast(grad * a, _shape(b)) if need_b else None,
+        )
+
+
+class Div(Op):
+    """d(a/b)/da = 1/b, d(a/b)/db = -a/b²"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        grad_over_b = grad / b
+        return (
+            unbroadcast(grad_over_b, _shape(a)) if need_a else None,
+            unbroadcast(-grad_over_b * a / b, _shape(b)) if need_b else None,
+        )
+
+
+class Pow(Op):
+    """d(aᵇ)/da = b·aᵇ⁻¹, d(aᵇ)/db = aᵇ·ln(a)"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a**b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        xp = ctx.xp
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = unbroadcast(grad * b * a ** (b - 1), _shape(a))
+        if need_b:
+            # aᵇ·ln(a) is 0 where aᵇ is 0 (a = 0, b > 0): the limit, not 0·(-inf) = nan
+            log_a = xp.log(xp.where(a > 0, a, 1))
+            grad_b = unbroadcast(grad * out * log_a, _shape(b))
+        return grad_a, grad_b
+
+
+class Maximum(Op):
+    """d max(a,b)/da = 1 where a > b, 0 where a < b, ½ where they tie (as PyTorch)"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return ctx.xp.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        xp = ctx.xp
+        share_a = xp.where(a > b, 1.0, xp.where(a == b, 0.5, 0.0)).astype(grad.dtype)
+        need_a, need_b = ctx.needs_input_grad
+        return (
+            unbroadcast(grad * share_a, _shape(a)) if need_a else None,
+            unbroadcast(grad * (1 - share_a), _shape(b)) if need_b else None,
+        )
+
+
+# -- unary math ------------------------------------------------------------------------------------------
+
+
+class Neg(Op):
+    """d(-a)/da = -1"""
+
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Exp(Op):
+    """d eᵃ/da = eᵃ (the output, so that is what we keep)"""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = ctx.xp.exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+class Log(Op):
+    """d ln(a)/da = 1/a"""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.xp.log(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / a
+
+
+class Sqrt(Op):
+    """d √a/da = 1/(2√a)"""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = ctx.xp.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad / (2 * out)
+
+
+class Tanh(Op):
+    """d tanh(a)/da = 1 - tanh²(a)"""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = ctx.xp.tanh(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (1 - out * out)
+
+
+class Sigmoid(Op):
+    """d σ(a)/da = σ(a)(1 - σ(a))"""
+
+    @staticmethod
+    def forward(ctx, a):
+        xp = ctx.xp
+        # two branches so that exp never overflows: σ(a) = 1/(1+e⁻ᵃ) = eᵃ/(1+eᵃ)
+        e = xp.exp(-xp.abs(a))
+        out = xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out * (1 - out)
+
+
+class Relu(Op):
+    """d relu(a)/da = 1 where a > 0, else 0"""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = ctx.xp.maximum(a, 0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (out > 0)
+
+
+class Abs(Op):
+    """d |a|/da = sign(a) (0 at 0, as PyTorch)"""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.xp.abs(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * ctx.xp.sign(a)
+
+
+class Sin(Op):
+    """d sin(a)/da = cos(a)"""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.xp.sin(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * ctx.xp.cos(a)
+
+
+class Cos(Op):
+    """d cos(a)/da = -sin(a)"""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.xp.cos(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return -grad * ctx.xp.sin(a)
+
+
+class Clamp(Op):
+    """d clamp(a, lo, hi)/da = 1 where lo <= a <= hi, else 0"""
+
+    @staticmethod
+    def forward(ctx, a, *, min=None, max=None):  # noqa: A002 - PyTorch's keyword names
+        ctx.save_for_backward(a)
+        ctx.bounds = (min, max)
+        return ctx.xp.clip(a, min, max).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        lo, hi = ctx.bounds
+        inside = ctx.xp.ones(a.shape, dtype=bool)
+        if lo is not None:
+            inside &= a >= lo
+        if hi is not None:
+            inside &= a <= hi
+        return grad * inside
+
+
+class Gelu(Op):
+    """d gelu(a)/da = Φ(a) + a·φ(a), with Φ, φ the standard normal CDF and density (exact form)
+
+    The tanh form: gelu(a) ≈ ½a(1 + tanh(u)), u = √(2/π)(a + 0.044715a³), whose derivative is
+    ½(1 + tanh u) + ½a(1 - tanh² u)·√(2/π)(1 + 3·0.044715a²).
+    """
+
+    @staticmethod
+    def forward(ctx, a, *, approximate="none"):
+        from .. import backend
+
+        xp = ctx.xp
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            t = xp.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a**3))
+            ctx.save_for_backward(a, t)
+            return 0.5 * a * (1 + t)
+        erf = backend.special(ctx.device).erf  # see README: why scipy's erf
+        cdf = 0.5 * (1 + erf(a * (1 / math.sqrt(2))))
+        ctx.save_for_backward(a, cdf)
+        return a * cdf
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        a, saved = ctx.saved_tensors
+        if ctx.approximate == "tanh":
+            t = saved
+            du = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * a * a)
+            return grad * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * du)
+        cdf = saved
+        pdf = xp.exp(-0.5 * a * a) * (1 / math.sqrt(2 * math.pi))
+        return grad * (cdf + a * pdf)
+
+
+# -- conversions -----------------------------------------------------------------------------------------
+
+
+class Cast(Op):
+    """d cast(a)/da = 1 (the gradient is cast back to a's dtype)"""
+
+    @staticmethod
+    def forward(ctx, a, *, dtype):
+        ctx.in_dtype = a.dtype
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.astype(ctx.in_dtype)
+
+
+class ToDevice(Op):
+    """d to(a, device)/da = 1 (the gradient goes back to a's device)"""
+
+    @staticmethod
+    def forward(ctx, a, *, device):
+        from .. import backend
+
+        ctx.source = backend.device_of(a)
+        ctx.output_device = device
+        return backend.to_device(a, device)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .. import backend
+
+        return backend.to_device(grad, ctx.source)

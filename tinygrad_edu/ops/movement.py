@@ -1,0 +1,184 @@
+"""Ops that move elements around without arithmetic: reshape, permute, expand, indexing, cat, stack, where.
+
+Their backward passes move the gradient back to where each element came from.
+"""
+
+from __future__ import annotations
+
+from ..autograd.function import Op
+from .broadcasting import unbroadcast
+
+
+class Reshape(Op):
+    """d reshape(a)/da = 1: the gradient is reshaped back"""
+
+    @staticmethod
+    def forward(ctx, a, *, shape, require_view=False):
+        ctx.in_shape = a.shape
+        out = a.reshape(shape)
+        if require_view and a.size and not ctx.xp.may_share_memory(out, a):
+            raise RuntimeError(
+                f"view: cannot view a tensor of shape {tuple(a.shape)} with these strides as {tuple(out.shape)} "
+                "without copying (it is not contiguous, e.g. after transpose); use .reshape(...) or "
+                ".contiguous().view(...)"
+            )
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.in_shape)
+
+
+class Permute(Op):
+    """d permute(a, p)/da = 1: the gradient is permuted back with the inverse permutation"""
+
+    @staticmethod
+    def forward(ctx, a, *, dims):
+        ctx.dims = dims
+        return a.transpose(dims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        inverse = [0] * len(ctx.dims)
+        for i, d in enumerate(ctx.dims):
+            inverse[d] = i
+        return grad.transpose(inverse)
+
+
+class Expand(Op):
+    """d expand(a)/da = 1 per copy: the copies' gradients are summed back"""
+
+    @staticmethod
+    def forward(ctx, a, *, shape):
+        ctx.in_shape = a.shape
+        return ctx.xp.broadcast_to(a, shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return unbroadcast(grad, ctx.in_shape)
+
+
+class Contiguous(Op):
+    """d copy(a)/da = 1"""
+
+    @staticmethod
+    def forward(ctx, a):
+        return ctx.xp.ascontiguousarray(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class Index(Op):
+    """d a[index]/da = 1 at each selected position; positions selected twice get both gradients"""
+
+    @staticmethod
+    def forward(ctx, a, *, index):
+        ctx.in_shape, ctx.index = a.shape, index
+        try:
+            return a[index]
+        except IndexError as exc:
+            raise IndexError(f"index out of range for a tensor of shape {tuple(a.shape)}: {exc}") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        full = xp.zeros(ctx.in_shape, dtype=grad.dtype)
+        if _has_integer_array(ctx.index):
+            xp.add.at(full, ctx.index, grad)  # integer arrays may repeat a position: accumulate, don't overwrite
+        else:
+            full[ctx.index] = grad
+        return full
+
+
+def _has_integer_array(index) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(hasattr(p, "dtype") and p.dtype.kind in "iu" and p.ndim > 0 for p in parts)
+
+
+class Cat(Op):
+    """d cat(a₁..aₙ)/daᵢ = 1 on aᵢ's slice of the output"""
+
+    @staticmethod
+    def forward(ctx, *arrays, dim):
+        ctx.dim = dim
+        ctx.sizes = [a.shape[dim] for a in arrays]
+        return ctx.xp.concatenate(arrays, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grads, start = [], 0
+        for size in ctx.sizes:
+            index = [slice(None)] * grad.ndim
+            index[ctx.dim] = slice(start, start + size)
+            grads.append(grad[tuple(index)])
+            start += size
+        return tuple(grads)
+
+
+class Stack(Op):
+    """d stack(a₁..aₙ)/daᵢ = 1 on the i-th slice of the new axis"""
+
+    @staticmethod
+    def forward(ctx, *arrays, dim):
+        ctx.dim, ctx.count = dim, len(arrays)
+        return ctx.xp.stack(arrays, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(grad.take(i, axis=ctx.dim) for i in range(ctx.count))
+
+
+class Where(Op):
+    """d where(c, a, b)/da = 1 where c, d/db = 1 where not c"""
+
+    @staticmethod
+    def forward(ctx, condition, a, b):
+        ctx.save_for_backward(condition)
+        ctx.shapes = (getattr(a, "shape", ()), getattr(b, "shape", ()))
+        return ctx.xp.where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (condition,) = ctx.saved_tensors
+        _, need_a, need_b = ctx.needs_input_grad
+        zero = grad.dtype.type(0)
+        return (
+            None,
+            unbroadcast(ctx.xp.where(condition, grad, zero), ctx.shapes[0]) if need_a else None,
+            unbroadcast(ctx.xp.where(condition, zero, grad), ctx.shapes[1]) if need_b else None,
+        )
+
+
+class MaskedFill(Op):
+    """d masked_fill(a, m, v)/da = 1 where m is False, 0 where the value was written"""
+
+    @staticmethod
+    def forward(ctx, a, mask, *, value):
+        out = ctx.xp.where(mask, a.dtype.type(value), a)
+        ctx.save_for_backward(mask)
+        ctx.in_shape = a.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return unbroadcast(ctx.xp.where(mask, grad.dtype.type(0), grad), ctx.in_shape), None
+
+
+class Triangle(Op):
+    """d tril(a)/da = 1 on the kept triangle, 0 on the zeroed one (likewise triu)"""
+
+    @staticmethod
+    def forward(ctx, a, *, upper, diagonal):
+        ctx.upper, ctx.diagonal = upper, diagonal
+        return _triangle(ctx.xp, a, upper, diagonal)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _triangle(ctx.xp, grad, ctx.upper, ctx.diagonal)
+
+
+def _triangle(xp, a, upper, diagonal):
+    return xp.triu(a, diagonal) if upper else xp.tril(a, diagonal)

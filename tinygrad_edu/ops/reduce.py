@@ -1,0 +1,129 @@
+"""Reductions (sum, mean, max/min) and matrix multiplication."""
+
+from __future__ import annotations
+
+import math
+
+from ..autograd.function import Op
+from .broadcasting import unbroadcast
+
+
+def _keepdim_shape(shape: tuple, axes: tuple) -> tuple:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+class Sum(Op):
+    """d Σa/da = 1 for every element summed: the gradient is copied back over the reduced axes"""
+
+    @staticmethod
+    def forward(ctx, a, *, axes, keepdim=False):
+        ctx.in_shape, ctx.axes = a.shape, axes
+        return a.sum(axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.reshape(_keepdim_shape(ctx.in_shape, ctx.axes))
+        return ctx.xp.broadcast_to(grad, ctx.in_shape)
+
+
+class Mean(Op):
+    """d mean(a)/da = 1/n for each of the n elements averaged"""
+
+    @staticmethod
+    def forward(ctx, a, *, axes, keepdim=False):
+        ctx.in_shape, ctx.axes = a.shape, axes
+        ctx.count = math.prod(a.shape[i] for i in axes)
+        return a.mean(axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.reshape(_keepdim_shape(ctx.in_shape, ctx.axes)) * (1 / max(ctx.count, 1))
+        return ctx.xp.broadcast_to(grad, ctx.in_shape)
+
+
+class MaxAlong(Op):
+    """d max(a, axis)/da = 1 at the index returned (the first maximum), 0 elsewhere; also returns indices"""
+
+    @staticmethod
+    def forward(ctx, a, *, axis, keepdim=False, largest=True):
+        xp = ctx.xp
+        indices = xp.argmax(a, axis=axis, keepdims=True) if largest else xp.argmin(a, axis=axis, keepdims=True)
+        values = xp.take_along_axis(a, indices, axis=axis)
+        ctx.in_shape, ctx.axis = a.shape, axis
+        ctx.save_for_backward(indices)
+        if not keepdim:
+            values, indices = values.squeeze(axis), indices.squeeze(axis)
+        return values, indices
+
+    @staticmethod
+    def backward(ctx, grad_values, _grad_indices=None):
+        (indices,) = ctx.saved_tensors
+        grad_values = grad_values.reshape(indices.shape)
+        grad = ctx.xp.zeros(ctx.in_shape, dtype=grad_values.dtype)
+        ctx.xp.put_along_axis(grad, indices, grad_values, axis=ctx.axis)
+        return grad
+
+
+class MaxAll(Op):
+    """d max(a)/da = 1/k at each of the k elements equal to the maximum (PyTorch splits ties evenly)"""
+
+    @staticmethod
+    def forward(ctx, a, *, largest=True):
+        out = a.max() if largest else a.min()
+        ctx.save_for_backward(a, out)
+        return ctx.xp.asarray(out)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        is_extreme = a == out
+        return is_extreme * (grad / is_extreme.sum()).astype(grad.dtype)
+
+
+class MatMul(Op):
+    """d(a@b)/da = grad @ bᵀ, d(a@b)/db = aᵀ @ grad (batch axes broadcast like NumPy's matmul)"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise RuntimeError("matmul: both arguments need at least 1 dimension, got a 0-d tensor")
+        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            raise RuntimeError(
+                f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
+                f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})"
+            )
+        ctx.save_for_backward(a, b)
+        if a.ndim > 2 and b.ndim == 2:
+            # (..., k) @ (k, n) as one 2-D product: BLAS runs one large GEMM instead of a loop of small ones
+            return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[1])
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        # treat vectors as matrices, (k,) -> (1, k) on the left and (k, 1) on the right, as matmul does
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = grad
+        if a.ndim == 1:
+            g2 = g2[..., None, :]
+        if b.ndim == 1:
+            g2 = g2[..., None]
+        grad_a = grad_b = None
+        if a2.ndim > 2 and b2.ndim == 2:
+            flat_a, flat_g = a2.reshape(-1, a2.shape[-1]), g2.reshape(-1, g2.shape[-1])
+            if need_a:
+                grad_a = (flat_g @ b2.T).reshape(a2.shape)
+            if need_b:
+                grad_b = flat_a.T @ flat_g
+        else:
+            if need_a:
+                grad_a = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2.shape)
+            if need_b:
+                grad_b = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2.shape)
+        if grad_a is not None and a.ndim == 1:
+            grad_a = grad_a.reshape(a.shape)
+        if grad_b is not None and b.ndim == 1:
+            grad_b = grad_b.reshape(b.shape)
+        return grad_a, grad_b

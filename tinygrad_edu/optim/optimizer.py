@@ -1,0 +1,105 @@
+"""``Optimizer``: parameter groups, ``zero_grad``, and a state that can be saved and restored."""
+
+from __future__ import annotations
+
+import copy
+
+from ..tensor import Tensor
+
+
+class Optimizer:
+    """Holds ``param_groups`` (each a dict with ``params`` and its hyper-parameters) and per-parameter
+    ``state``. Subclasses implement ``step`` on the parameters' arrays, outside any graph."""
+
+    def __init__(self, params, defaults: dict):
+        self.defaults = defaults
+        self.state: dict = {}
+        self.param_groups: list[dict] = []
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, group: dict) -> None:
+        group = dict(group)
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        for p in group["params"]:
+            if not isinstance(p, Tensor) or not p.requires_grad:
+                raise ValueError(
+                    "optimizer can only optimize tensors that require grad (is_leaf with requires_grad=True)"
+                )
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in group["params"]):
+            raise ValueError("some parameters appear in more than one parameter group")
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad._data[...] = 0
+
+    def step(self):
+        raise NotImplementedError
+
+    # -- state ----------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """``{"state": {index: {name: Tensor or number}}, "param_groups": [... "params": [indices]]}``,
+        parameters numbered in group order, as in PyTorch."""
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if id(p) in self.state:
+                    state[index[id(p)]] = {
+                        k: (Tensor._wrap(v, p.device) if hasattr(v, "shape") else v)
+                        for k, v in self.state[id(p)].items()
+                    }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups) or any(
+            len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)
+        ):
+            raise ValueError("loaded optimizer state has a different number of parameter groups or parameters")
+        params = [p for group in self.param_groups for p in group["params"]]
+        self.state = {}
+        for key, values in state_dict["state"].items():
+            p = params[int(key)]
+            entry = {}
+            for name, v in values.items():
+                if isinstance(v, Tensor) or hasattr(v, "shape"):
+                    array = v._data if isinstance(v, Tensor) else v
+                    if tuple(array.shape) != tuple(p.shape) and array.ndim:
+                        raise ValueError(
+                            f"optimizer state {name!r} of parameter {key} has shape "
+                            f"{tuple(array.shape)}, the parameter has {tuple(p.shape)}"
+                        )
+                    entry[name] = p._xp.array(array, dtype=p._data.dtype if array.ndim else None, copy=True)
+                else:
+                    entry[name] = v
+            self.state[id(p)] = entry
+        for own, saved in zip(self.param_groups, groups):
+            for k, v in saved.items():
+                if k != "params":
+                    own[k] = copy.deepcopy(v)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
+        return "\n".join(lines) + "\n)"

@@ -1,0 +1,923 @@
+"""``Tensor``: an array (NumPy or CuPy) plus what autograd needs — ``requires_grad``, ``grad`` and ``_ctx``,
+the op that produced it.
+
+Methods follow PyTorch's names and semantics. Differentiable methods are one line each, handing the arrays to
+an op in ``tinygrad_edu.ops``; that is where forward and backward live.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import numbers
+
+import numpy
+
+from . import backend, dtypes
+from .autograd import engine
+from .autograd.grad_mode import is_grad_enabled
+from .ops import elementwise as E
+from .ops import movement as M
+from .ops import nn_ops as N
+from .ops import reduce as R
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple, as ``torch.Size`` is."""
+
+    def numel(self) -> int:
+        return math.prod(self)
+
+    def __repr__(self) -> str:
+        return f"tinygrad_edu.Size({list(self)})"
+
+
+class MaxResult(tuple):
+    """``(values, indices)`` with names, as ``x.max(dim=...)`` returns in PyTorch."""
+
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
+
+class Tensor:
+    __slots__ = (
+        "_data",
+        "device",
+        "requires_grad",
+        "grad",
+        "_ctx",
+        "_output_index",
+        "_version",
+        "_hooks",
+        "_retains_grad",
+        "__weakref__",
+    )
+
+    # -- construction -------------------------------------------------------------------------------------
+    def __init__(self, data, dtype=None, device=None, requires_grad: bool = False):
+        """Prefer ``tinygrad_edu.tensor(...)``; this constructor takes the same arguments."""
+        dev = backend.canonical(device) if device is not None else None
+        array = _to_array(data, dtype, dev)
+        self._init_fields(array, dev if dev is not None else backend.device_of(array))
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, array, device) -> Tensor:
+        """Wrap an array that already has the right dtype and device, without copying or checking."""
+        t = cls.__new__(cls)
+        t._init_fields(array, device)
+        return t
+
+    def _init_fields(self, array, device) -> None:
+        self._data, self.device = array, device
+        self.requires_grad, self.grad, self._ctx, self._output_index = False, None, None, 0
+        self._version, self._hooks, self._retains_grad = 0, None, False
+
+    @property
+    def _xp(self):
+        return backend.array_module(self.device)
+
+    # -- what a tensor is ---------------------------------------------------------------------------------
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self._data.shape[dim]
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    ndim = property(dim)
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    @property
+    def dtype(self) -> dtypes.DType:
+        return dtypes.from_numpy(self._data.dtype)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        return self._ctx
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    @property
+    def data(self) -> Tensor:
+        """The same storage without the graph (PyTorch's ``.data``); prefer ``detach()``."""
+        return Tensor._wrap(self._data, self.device)
+
+    @data.setter
+    def data(self, value) -> None:
+        value = value if isinstance(value, Tensor) else Tensor(value)
+        self._data, self.device = value._data, value.device
+
+    def __repr__(self) -> str:
+        body = numpy.array2string(_host(self._data), separator=", ", precision=4, prefix="tensor(")
+        extras = []
+        if self.device.type != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self._data.dtype not in (numpy.float32, numpy.int64, numpy.bool_):
+            extras.append(f"dtype={self.dtype!r}")
+        if self._ctx is not None:
+            extras.append(f"grad_fn=<{self._ctx.name}Backward>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    # -- Python protocol: 0-d tensors behave like numbers ------------------------------------------------
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        if not (self.requires_grad and is_grad_enabled()):
+            return (Tensor._wrap(row, self.device) for row in self._data)
+        return (self[i] for i in range(len(self)))
+
+    def _scalar(self, what: str):
+        if self._data.size != 1:
+            raise RuntimeError(f"{what} needs a tensor with one element, got shape {tuple(self.shape)}")
+        return self._data.reshape(()).item()
+
+    def item(self):
+        return self._scalar("item()")
+
+    def __float__(self) -> float:
+        return float(self._scalar("float()"))
+
+    def __int__(self) -> int:
+        return int(self._scalar("int()"))
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self._data.size} elements is ambiguous")
+        return bool(self._scalar("bool()"))
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError(
+                f"only integer tensors of a single element can be used as an index, got dtype {self.dtype} "
+                f"and shape {tuple(self.shape)}"
+            )
+        return int(self._scalar("__index__"))
+
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0:
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError(f"unsupported format string {spec!r} for a tensor of shape {tuple(self.shape)}")
+        return repr(self)
+
+    __hash__ = object.__hash__  # identity: == is elementwise, as in PyTorch
+
+    def tolist(self):
+        return _host(self._data).tolist()
+
+    def numpy(self) -> numpy.ndarray:
+        if self.requires_grad:
+            raise RuntimeError("can't call numpy() on a tensor that requires grad: use tensor.detach().numpy()")
+        if self.device.type != "cpu":
+            raise TypeError(f"can't convert a {self.device} tensor to NumPy: copy it with .cpu() first")
+        return self._data
+
+    # -- autograd -------------------------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and not self.dtype.is_floating_point:
+            raise RuntimeError(
+                f"only floating point tensors can require gradients, got dtype {self.dtype} "
+                "(convert with .float() first)"
+            )
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("requires_grad can only be switched off on a leaf tensor: use .detach()")
+        self.requires_grad = requires_grad
+        return self
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph: no gradient flows through the result."""
+        return Tensor._wrap(self._data, self.device)
+
+    def detach_(self) -> Tensor:
+        self._ctx, self.requires_grad = None, False
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on a non-leaf tensor too (leaves always keep theirs)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on a tensor that does not require grad")
+        if self._ctx is not None:
+            self._retains_grad = True
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
+        if not self.requires_grad:
+            raise RuntimeError("can't register a hook on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = {}
+        key = builtins.max(self._hooks, default=-1) + 1
+        self._hooks[key] = hook
+        return _HookHandle(self._hooks, key)
+
+    def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf), weighted by ``gradient``, into every leaf's ``.grad``."""
+        if create_graph:
+            raise NotImplementedError(
+                "create_graph=True: this engine writes backward passes on arrays, so it does not record "
+                "graphs of gradients (no higher-order derivatives)"
+            )
+        if not self.requires_grad:
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn: nothing to backpropagate"
+            )
+        if gradient is None:
+            if self._data.size != 1:
+                raise RuntimeError(
+                    f"backward() on a tensor of shape {tuple(self.shape)}: grad can be created implicitly only "
+                    "for scalar outputs; pass gradient= with the tensor's shape"
+                )
+            seed = self._xp.ones(self._data.shape, dtype=self._data.dtype)
+        else:
+            gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient, device=self.device)
+            if gradient.shape != self.shape:
+                raise RuntimeError(
+                    f"backward: gradient has shape {tuple(gradient.shape)} but the tensor has {tuple(self.shape)}"
+                )
+            _same_device("backward", self, gradient)
+            seed = gradient._data.astype(self._data.dtype, copy=False)
+        engine.run_backward(self, seed, retain_graph=bool(retain_graph))
+
+    # -- in-place writes (only where the graph does not need the old values) ----------------------------
+    def _check_inplace(self, what: str) -> None:
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError(
+                f"{what}: in-place write to a tensor that requires grad (shape {tuple(self.shape)}); "
+                "do it inside `with no_grad():`, or build a new tensor (where, masked_fill, cat)"
+            )
+        self._version += 1
+
+    def __setitem__(self, index, value) -> None:
+        self._check_inplace("__setitem__")
+        value = value._data if isinstance(value, Tensor) else value
+        self._data[_convert_index(index)] = value
+
+    def copy_(self, source) -> Tensor:
+        self._check_inplace("copy_")
+        source = source if isinstance(source, Tensor) else Tensor(source)
+        _same_device("copy_", self, source)
+        self._xp.copyto(self._data, self._xp.broadcast_to(source._data, self._data.shape), casting="unsafe")
+        return self
+
+    def fill_(self, value) -> Tensor:
+        self._check_inplace("fill_")
+        self._data.fill(value)
+        return self
+
+    def zero_(self) -> Tensor:
+        return self.fill_(0)
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
+        self._check_inplace("normal_")
+        gen = generator or backend.generator(self.device)
+        self._data[...] = gen.standard_normal(self._data.shape, dtype=self._data.dtype) * std + mean
+        return self
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
+        self._check_inplace("uniform_")
+        gen = generator or backend.generator(self.device)
+        self._data[...] = gen.random(self._data.shape, dtype=self._data.dtype) * (b - a) + a
+        return self
+
+    def _inplace_arith(self, other, fn, what):
+        self._check_inplace(what)
+        other = other._data if isinstance(other, Tensor) else other
+        fn(self._data, other, out=self._data, casting="unsafe")
+        return self
+
+    def add_(self, other, alpha: float = 1):
+        return self._inplace_arith(other if alpha == 1 else other * alpha, self._xp.add, "add_")
+
+    def sub_(self, other):
+        return self._inplace_arith(other, self._xp.subtract, "sub_")
+
+    def mul_(self, other):
+        return self._inplace_arith(other, self._xp.multiply, "mul_")
+
+    def div_(self, other):
+        return self._inplace_arith(other, self._xp.divide, "div_")
+
+    def clamp_(self, min=None, max=None):  # noqa: A002
+        self._check_inplace("clamp_")
+        self._xp.clip(self._data, min, max, out=self._data)
+        return self
+
+    def masked_fill_(self, mask, value):
+        self._check_inplace("masked_fill_")
+        self._xp.copyto(self._data, self._data.dtype.type(value), where=_array_of(mask, self))
+        return self
+
+    # -- arithmetic -----------------------------------------------------------------------------------------
+    def __add__(self, other):
+        return _binary(E.Add, self, other)
+
+    def __radd__(self, other):
+        return _binary(E.Add, other, self)
+
+    def __sub__(self, other):
+        return _binary(E.Sub, self, other)
+
+    def __rsub__(self, other):
+        return _binary(E.Sub, other, self)
+
+    def __mul__(self, other):
+        return _binary(E.Mul, self, other)
+
+    def __rmul__(self, other):
+        return _binary(E.Mul, other, self)
+
+    def __truediv__(self, other):
+        return _binary(E.Div, self, other, true_division=True)
+
+    def __rtruediv__(self, other):
+        return _binary(E.Div, other, self, true_division=True)
+
+    def __pow__(self, other):
+        return _binary(E.Pow, self, other)
+
+    def __rpow__(self, other):
+        return _binary(E.Pow, other, self)
+
+    def __matmul__(self, other):
+        return _binary(R.MatMul, self, other)
+
+    def __rmatmul__(self, other):
+        return _binary(R.MatMul, other, self)
+
+    def __neg__(self):
+        return E.Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __iadd__(self, other):
+        if self.requires_grad and is_grad_enabled():
+            return self + other  # out of place, as PyTorch would record it, but never corrupting the graph
+        return self._inplace_arith(other, self._xp.add, "+=")
+
+    def __isub__(self, other):
+        if self.requires_grad and is_grad_enabled():
+            return self - other
+        return self._inplace_arith(other, self._xp.subtract, "-=")
+
+    def __imul__(self, other):
+        if self.requires_grad and is_grad_enabled():
+            return self * other
+        return self._inplace_arith(other, self._xp.multiply, "*=")
+
+    def __itruediv__(self, other):
+        if self.requires_grad and is_grad_enabled():
+            return self / other
+        return self._inplace_arith(other, self._xp.divide, "/=")
+
+    add = __add__
+    sub = __sub__
+    mul = __mul__
+    div = __truediv__
+    pow = __pow__
+    matmul = __matmul__
+
+    # -- comparisons: bool tensors, outside the graph ------------------------------------------------------
+    def _compare(self, other, fn):
+        other_array = _array_of(other, self)
+        return Tensor._wrap(self._xp.asarray(fn(self._data, other_array)), self.device)
+
+    def __eq__(self, other):  # noqa: D105
+        return self._compare(other, lambda a, b: a == b)
+
+    def __ne__(self, other):
+        return self._compare(other, lambda a, b: a != b)
+
+    def __lt__(self, other):
+        return self._compare(other, lambda a, b: a < b)
+
+    def __le__(self, other):
+        return self._compare(other, lambda a, b: a <= b)
+
+    def __gt__(self, other):
+        return self._compare(other, lambda a, b: a > b)
+
+    def __ge__(self, other):
+        return self._compare(other, lambda a, b: a >= b)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
+    def __invert__(self):
+        if self._data.dtype != numpy.bool_:
+            raise TypeError(f"~ is defined here for bool tensors only, got {self.dtype}")
+        return Tensor._wrap(~self._data, self.device)
+
+    def __and__(self, other):
+        return self._compare(other, lambda a, b: a & b)
+
+    def __or__(self, other):
+        return self._compare(other, lambda a, b: a | b)
+
+    def __xor__(self, other):
+        return self._compare(other, lambda a, b: a ^ b)
+
+    def logical_not(self):
+        return Tensor._wrap(self._xp.logical_not(self._data), self.device)
+
+    def all(self):
+        return Tensor._wrap(self._xp.asarray(self._data.all()), self.device)
+
+    def any(self):
+        return Tensor._wrap(self._xp.asarray(self._data.any()), self.device)
+
+    def argmax(self, dim=None, keepdim=False):
+        out = self._data.argmax(axis=dim, keepdims=keepdim) if dim is not None else self._data.argmax()
+        return Tensor._wrap(self._xp.asarray(out), self.device)
+
+    def argmin(self, dim=None, keepdim=False):
+        out = self._data.argmin(axis=dim, keepdims=keepdim) if dim is not None else self._data.argmin()
+        return Tensor._wrap(self._xp.asarray(out), self.device)
+
+    def allclose(self, other, rtol=1e-5, atol=1e-8) -> bool:
+        return bool(self._xp.allclose(self._data, _array_of(other, self), rtol=rtol, atol=atol))
+
+    # -- unary math -----------------------------------------------------------------------------------------
+    def exp(self):
+        return E.Exp.apply(_float(self))
+
+    def log(self):
+        return E.Log.apply(_float(self))
+
+    def sqrt(self):
+        return E.Sqrt.apply(_float(self))
+
+    def rsqrt(self):
+        return 1 / self.sqrt()
+
+    def tanh(self):
+        return E.Tanh.apply(_float(self))
+
+    def sigmoid(self):
+        return E.Sigmoid.apply(_float(self))
+
+    def relu(self):
+        return E.Relu.apply(self)
+
+    def abs(self):
+        return E.Abs.apply(self)
+
+    def sin(self):
+        return E.Sin.apply(_float(self))
+
+    def cos(self):
+        return E.Cos.apply(_float(self))
+
+    def square(self):
+        return self * self
+
+    def clamp(self, min=None, max=None):  # noqa: A002
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        return E.Clamp.apply(self, min=min, max=max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        return _binary(E.Maximum, self, other)
+
+    def minimum(self, other):
+        return -_binary(E.Maximum, -self, -other if isinstance(other, Tensor) else -_array_of(other, self))
+
+    # -- reductions -----------------------------------------------------------------------------------------
+    def sum(self, dim=None, keepdim: bool = False, dtype=None):
+        source = self.to(dtype) if dtype is not None else self
+        if source._data.dtype == numpy.bool_:
+            source = source.long()
+        return R.Sum.apply(source, axes=_axes(dim, self._data.ndim), keepdim=keepdim)
+
+    def mean(self, dim=None, keepdim: bool = False, dtype=None):
+        source = self.to(dtype) if dtype is not None else self
+        if not source.dtype.is_floating_point:
+            raise RuntimeError(f"mean(): input dtype must be floating point, got {source.dtype} (use .float() first)")
+        return R.Mean.apply(source, axes=_axes(dim, self._data.ndim), keepdim=keepdim)
+
+    def var(self, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, correction=None):
+        """Variance with Bessel's correction by default (``correction=1``), as in PyTorch."""
+        if correction is None:
+            correction = 1 if unbiased is None or unbiased else 0
+        axes = _axes(dim, self._data.ndim)
+        count = math.prod(self._data.shape[a] for a in axes)
+        centered = self - self.mean(dim=axes, keepdim=True)
+        return (centered * centered).sum(dim=axes, keepdim=keepdim) / builtins.max(count - correction, 0)
+
+    def std(self, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, correction=None):
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def max(self, dim=None, keepdim: bool = False):
+        """``max()`` is the largest element; ``max(dim)`` gives ``(values, indices)``; ``max(tensor)`` is maximum."""
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        return self._extreme(dim, keepdim, largest=True)
+
+    def min(self, dim=None, keepdim: bool = False):
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        return self._extreme(dim, keepdim, largest=False)
+
+    def _extreme(self, dim, keepdim, largest):
+        if self._data.size == 0:
+            raise RuntimeError(f"{'max' if largest else 'min'}(): the tensor has no elements")
+        if dim is None:
+            return R.MaxAll.apply(self, largest=largest)
+        axis = _axis(dim, self._data.ndim)
+        values, indices = R.MaxAlong.apply(self, axis=axis, keepdim=keepdim, largest=largest)
+        return MaxResult((values, indices))
+
+    def amax(self, dim=None, keepdim: bool = False):
+        return self.max() if dim is None else self.max(dim, keepdim).values
+
+    def softmax(self, dim: int):
+        return N.Softmax.apply(_float(self), dim=_axis(dim, self._data.ndim))
+
+    def log_softmax(self, dim: int):
+        return N.LogSoftmax.apply(_float(self), dim=_axis(dim, self._data.ndim))
+
+    # -- shapes -----------------------------------------------------------------------------------------------
+    def reshape(self, *shape):
+        return M.Reshape.apply(self, shape=_shape_arg(shape))
+
+    def view(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], dtypes.DType):
+            raise NotImplementedError("view(dtype) reinterprets bytes; use .to(dtype) to convert values")
+        return M.Reshape.apply(self, shape=_shape_arg(shape), require_view=True)
+
+    def view_as(self, other):
+        return self.view(other.shape)
+
+    def reshape_as(self, other):
+        return self.reshape(other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        if self._data.ndim == 0:
+            return self.reshape(1)
+        start, end = _axis(start_dim, self._data.ndim), _axis(end_dim, self._data.ndim)
+        shape = self._data.shape
+        return self.reshape(*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
+
+    def permute(self, *dims):
+        dims = tuple(_axis(d, self._data.ndim) for d in _shape_arg(dims))
+        if sorted(dims) != list(range(self._data.ndim)):
+            raise RuntimeError(f"permute: {dims} is not a permutation of the {self._data.ndim} dims of {self.shape}")
+        return M.Permute.apply(self, dims=dims)
+
+    def transpose(self, dim0: int, dim1: int):
+        dims = list(range(self._data.ndim))
+        a, b = _axis(dim0, self._data.ndim), _axis(dim1, self._data.ndim)
+        dims[a], dims[b] = dims[b], dims[a]
+        return M.Permute.apply(self, dims=tuple(dims))
+
+    def t(self):
+        if self._data.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dims, got {self._data.ndim}")
+        return self.transpose(0, 1) if self._data.ndim == 2 else self
+
+    @property
+    def T(self):  # noqa: N802 - PyTorch's name
+        return M.Permute.apply(self, dims=tuple(reversed(range(self._data.ndim))))
+
+    @property
+    def mT(self):  # noqa: N802
+        return self.transpose(-2, -1)
+
+    def unsqueeze(self, dim: int):
+        axis = _axis(dim, self._data.ndim + 1)
+        shape = self._data.shape
+        return self.reshape(*shape[:axis], 1, *shape[axis:])
+
+    def squeeze(self, dim=None):
+        shape = self._data.shape
+        if dim is None:
+            return self.reshape(*(n for n in shape if n != 1))
+        axes = _axes(dim, self._data.ndim)
+        return self.reshape(*(n for i, n in enumerate(shape) if not (i in axes and n == 1)))
+
+    def expand(self, *sizes):
+        sizes = _shape_arg(sizes)
+        extra = len(sizes) - self._data.ndim
+        if extra < 0:
+            raise RuntimeError(
+                f"expand: the number of sizes ({len(sizes)}) is less than the tensor's dims {self.shape}"
+            )
+        target = tuple(self._data.shape[i - extra] if n == -1 else n for i, n in enumerate(sizes))
+        try:
+            numpy.broadcast_shapes(self._data.shape, target)
+        except ValueError:
+            raise RuntimeError(f"expand: cannot expand shape {tuple(self.shape)} to {target}") from None
+        return M.Expand.apply(self, shape=target)
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
+
+    def contiguous(self):
+        return self if self.is_contiguous() else M.Contiguous.apply(self)
+
+    def clone(self):
+        return (
+            E.Mul.apply(self, self._data.dtype.type(1))
+            if self.requires_grad
+            else Tensor._wrap(self._data.copy(), self.device)
+        )
+
+    def split(self, split_size, dim: int = 0):
+        axis = _axis(dim, self._data.ndim)
+        length = self._data.shape[axis]
+        sizes = (
+            [split_size] * (length // split_size) + ([length % split_size] if length % split_size else [])
+            if isinstance(split_size, int)
+            else list(split_size)
+        )
+        pieces, start = [], 0
+        for size in sizes:
+            index = [slice(None)] * self._data.ndim
+            index[axis] = slice(start, start + size)
+            pieces.append(self[tuple(index)])
+            start += size
+        return tuple(pieces)
+
+    def chunk(self, chunks: int, dim: int = 0):
+        length = self._data.shape[_axis(dim, self._data.ndim)]
+        return self.split(-(-length // chunks), dim)
+
+    def __getitem__(self, index):
+        index = _convert_index(index)
+        if not (self.requires_grad and is_grad_enabled()):
+            try:
+                return Tensor._wrap(self._data[index], self.device)
+            except IndexError as exc:
+                raise IndexError(f"index out of range for a tensor of shape {tuple(self.shape)}: {exc}") from None
+        return M.Index.apply(self, index=index)
+
+    def masked_fill(self, mask, value):
+        mask = mask if isinstance(mask, Tensor) else Tensor(mask, device=self.device)
+        _same_device("masked_fill", self, mask)
+        if mask._data.dtype != numpy.bool_:
+            raise RuntimeError(f"masked_fill: the mask must be a bool tensor, got {mask.dtype}")
+        return M.MaskedFill.apply(self, mask, value=float(value))
+
+    def tril(self, diagonal: int = 0):
+        return M.Triangle.apply(self, upper=False, diagonal=diagonal)
+
+    def triu(self, diagonal: int = 0):
+        return M.Triangle.apply(self, upper=True, diagonal=diagonal)
+
+    # -- dtype and device ----------------------------------------------------------------------------------
+    def to(self, *args, **kwargs):
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
+        dev, dtype = parse_to_args(args, kwargs)
+        out = self
+        if dtype is not None and out._data.dtype != dtypes.to_numpy(dtype):
+            out = E.Cast.apply(out, dtype=dtypes.to_numpy(dtype))
+        if dev is not None:
+            dev = backend.canonical(dev)
+            if dev != out.device:
+                out = E.ToDevice.apply(out, device=dev)
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else f"cuda:{device}")
+
+    def float(self):
+        return self.to(dtypes.float32)
+
+    def double(self):
+        return self.to(dtypes.float64)
+
+    def half(self):
+        return self.to(dtypes.float16)
+
+    def long(self):
+        return self.to(dtypes.int64)
+
+    def int(self):
+        return self.to(dtypes.int32)
+
+    def bool(self):
+        return self.to(dtypes.bool)
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    def new_zeros(self, *size):
+        return Tensor._wrap(self._xp.zeros(_shape_arg(size), dtype=self._data.dtype), self.device)
+
+    def new_ones(self, *size):
+        return Tensor._wrap(self._xp.ones(_shape_arg(size), dtype=self._data.dtype), self.device)
+
+    def new_tensor(self, data):
+        return Tensor(data, dtype=self.dtype, device=self.device)
+
+    def zero_grad_(self):
+        self.grad = None
+
+
+def parse_to_args(args, kwargs):
+    """The (device, dtype) named by ``to(...)``'s arguments; either may be None."""
+    kwargs = dict(kwargs)
+    dev, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    kwargs.pop("non_blocking", None)
+    if kwargs:
+        raise TypeError(f"to() got unexpected arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, Tensor):
+            dev, dtype = a.device, a.dtype
+        elif isinstance(a, (dtypes.DType, numpy.dtype, type)):
+            dtype = a
+        else:
+            dev = a
+    return dev, dtype
+
+
+class _HookHandle:
+    def __init__(self, hooks: dict, key: int):
+        self._hooks, self._key = hooks, key
+
+    def remove(self) -> None:
+        self._hooks.pop(self._key, None)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# helpers: turning arguments into arrays with PyTorch's dtype rules
+
+
+def _host(array):
+    return array.get() if hasattr(array, "get") and not isinstance(array, numpy.ndarray) else array
+
+
+def _to_array(data, dtype, dev):
+    """An array on ``dev`` (default: where ``data`` already is) with PyTorch's default dtypes."""
+    if isinstance(data, Tensor):
+        array = data._data
+    elif isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
+        array = numpy.array([x.item() if isinstance(x, Tensor) else x for x in _flat(data)]).reshape(
+            numpy.shape(_replace_tensors(data))
+        )
+    else:
+        array = data
+    if not hasattr(array, "dtype") or isinstance(array, numpy.generic) and not isinstance(data, numpy.ndarray):
+        array = numpy.asarray(array)
+        if dtype is None and array.dtype.kind == "f":
+            array = array.astype(numpy.float32)  # Python floats become float32, PyTorch's default
+    if dtype is None and array.dtype.kind == "i" and array.dtype != numpy.int64 and not hasattr(data, "dtype"):
+        array = array.astype(numpy.int64)
+    if dtype is not None:
+        array = array.astype(dtypes.to_numpy(dtype), copy=False)
+    dtypes.from_numpy(array.dtype)  # unsupported dtypes fail here, with the list of supported ones
+    target = dev if dev is not None else backend.device_of(array)
+    xp = backend.array_module(target)
+    moved = backend.to_device(array, target)
+    if moved is data or (isinstance(data, Tensor) and moved is data._data):
+        moved = moved.copy()  # torch.tensor(x) copies; the new tensor never aliases the caller's array
+    return xp.asarray(moved)
+
+
+def _flat(data):
+    for x in data:
+        if isinstance(x, (list, tuple)):
+            yield from _flat(x)
+        else:
+            yield x
+
+
+def _replace_tensors(data):
+    return [_replace_tensors(x) if isinstance(x, (list, tuple)) else 0 for x in data]
+
+
+def _same_device(what: str, a: Tensor, b: Tensor) -> None:
+    if a.device != b.device:
+        raise RuntimeError(f"{what}: expected all tensors on the same device, found {a.device} and {b.device}")
+
+
+def _array_of(value, like: Tensor):
+    """``value`` as something that combines with ``like``'s array: its array, or a scalar."""
+    if isinstance(value, Tensor):
+        _same_device("op", like, value)
+        return value._data
+    return value
+
+
+def _float(t: Tensor) -> Tensor:
+    """Integer inputs to float-only functions (exp, softmax ...) become float32, as in PyTorch."""
+    return t if t.dtype.is_floating_point else t.float()
+
+
+def _result_dtype(a, b, true_division: bool):
+    """PyTorch's promotion: a Python number or a 0-d tensor adopts the other side's dtype within its kind."""
+
+    def kind(x):
+        if isinstance(x, Tensor):
+            k = x._data.dtype.kind
+            return "f" if k == "f" else ("b" if k == "b" else "i")
+        if isinstance(x, builtins.bool):
+            return "b"
+        return "i" if isinstance(x, numbers.Integral) else "f"
+
+    order = {"b": 0, "i": 1, "f": 2}
+    ka, kb = kind(a), kind(b)
+    tensors = [x for x in (a, b) if isinstance(x, Tensor)]
+    dims = [x for x in tensors if x._data.ndim > 0]
+    top = builtins.max(ka, kb, key=order.get)
+    candidates = [x._data.dtype for x in (dims or tensors) if kind(x) == top]
+    if not candidates:  # the highest kind comes from a Python number or a 0-d tensor of a higher kind
+        zero_d = [x._data.dtype for x in tensors if kind(x) == top]
+        dtype = zero_d[0] if zero_d else (numpy.dtype(numpy.float32) if top == "f" else numpy.dtype(numpy.int64))
+    else:
+        dtype = numpy.result_type(*candidates)
+    if true_division and dtype.kind != "f":
+        dtype = numpy.dtype(numpy.float32)
+    return dtype
+
+
+def _binary(op, a, b, true_division: bool = False):
+    """Apply a binary op after bringing both sides to one dtype; Python numbers stay scalars (cheap)."""
+    dtype = _result_dtype(a, b, true_division)
+
+    def prepare(x):
+        if isinstance(x, Tensor):
+            return x if x._data.dtype == dtype else E.Cast.apply(x, dtype=dtype)
+        if isinstance(x, (numbers.Number, numpy.generic)):
+            return dtype.type(x)
+        raise TypeError(f"{op.__name__}: unsupported operand of type {type(x).__name__} (expected a Tensor or number)")
+
+    a, b = prepare(a), prepare(b)
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        _same_device(op.__name__, a, b)
+    return op.apply(a, b)
+
+
+def _convert_index(index):
+    """Tensors in an index become arrays; lists become integer arrays; bool tensors stay masks."""
+    if isinstance(index, tuple):
+        return tuple(_convert_index_part(i) for i in index)
+    return _convert_index_part(index)
+
+
+def _convert_index_part(part):
+    if isinstance(part, Tensor):
+        if part._data.dtype.kind == "f":
+            raise IndexError(f"tensors used as indices must be long, int or bool, got {part.dtype}")
+        return part._data if part._data.ndim else int(part._data)
+    if isinstance(part, list):
+        return numpy.asarray(part)
+    return part
+
+
+def _axis(dim, ndim: int) -> int:
+    if not isinstance(dim, (int, numpy.integer)) or isinstance(dim, builtins.bool):
+        raise TypeError(f"dim must be an int, got {type(dim).__name__}")
+    ndim = builtins.max(ndim, 1)
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dim})")
+    return int(dim) % ndim
+
+
+def _axes(dim, ndim: int) -> tuple:
+    if dim is None:
+        return tuple(range(ndim))
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    if ndim == 0:
+        return ()
+    return tuple(sorted({_axis(d, ndim) for d in dims}))
+
+
+def _shape_arg(shape) -> tuple:
+    """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f(torch.Size([2, 3]))``; 0-d tensors count as ints."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
