@@ -95,6 +95,7 @@ for _name in (
     "max",
     "min",
     "amax",
+    "topk",
     "argmax",
     "argmin",
     "softmax",

@@ -208,9 +208,11 @@ def _common(tensors, what):
         raise RuntimeError(f"{what}: expected a non-empty list of tensors")
     for t in tensors[1:]:
         _same_device(what, tensors[0], t)
-    dtype = tensors[0]._data.dtype
-    for t in tensors[1:]:
-        dtype = numpy.result_type(dtype, t._data.dtype)
+    # PyTorch's promotion across kinds: the highest kind (bool < integer < float) decides, so int64 with
+    # float32 gives float32 (NumPy's result_type would give float64)
+    rank = {"b": 0, "u": 1, "i": 1, "f": 2}
+    top = max(rank[t._data.dtype.kind] for t in tensors)
+    dtype = numpy.result_type(*(t._data.dtype for t in tensors if rank[t._data.dtype.kind] == top))
     return [t if t._data.dtype == dtype else t.to(dtypes.from_numpy(dtype)) for t in tensors]
 
 

@@ -554,11 +554,32 @@ class Tensor:
         if dim is None:
             return R.MaxAll.apply(self, largest=largest)
         axis = _axis(dim, self._data.ndim)
+        if self._data.ndim == 0:  # dim 0 or -1 of a 0-d tensor (as PyTorch): reduce it as a 1-element vector
+            values, indices = R.MaxAlong.apply(self.reshape(1), axis=0, keepdim=False, largest=largest)
+            return MaxResult((values, indices))
         values, indices = R.MaxAlong.apply(self, axis=axis, keepdim=keepdim, largest=largest)
         return MaxResult((values, indices))
 
     def amax(self, dim=None, keepdim: bool = False):
         return self.max() if dim is None else self.max(dim, keepdim).values
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+        """The ``k`` largest (or smallest) entries along ``dim`` as ``(values, indices)``, best first.
+
+        ``values`` is an index into ``self``, so gradients flow back to the selected entries."""
+        if self._data.ndim == 0:
+            raise RuntimeError("topk: the tensor must have at least one dimension")
+        axis = _axis(dim, self._data.ndim)
+        size = self._data.shape[axis]
+        if not 0 <= k <= size:
+            raise RuntimeError(f"topk: k={k} is out of range for dimension {dim} of size {size}")
+        xp = self._xp
+        order = xp.argsort(self._data, axis=axis, kind="stable")  # NaN sorts last, so it counts as the largest
+        order = xp.flip(order, axis=axis) if largest else order
+        indices = xp.take(order, xp.arange(k), axis=axis).astype(numpy.int64)
+        grid = list(xp.ix_(*(xp.arange(n) for n in indices.shape)))
+        grid[axis] = indices
+        return MaxResult((self[tuple(grid)], Tensor._wrap(indices, self.device)))
 
     def softmax(self, dim: int):
         return N.Softmax.apply(_float(self), dim=_axis(dim, self._data.ndim))
@@ -632,6 +653,8 @@ class Tensor:
             raise RuntimeError(
                 f"expand: the number of sizes ({len(sizes)}) is less than the tensor's dims {self.shape}"
             )
+        if -1 in sizes[:extra]:  # shape[i - extra] would wrap around to an existing dim's size
+            raise RuntimeError(f"expand: -1 is not allowed in a new leading dimension, got sizes {sizes}")
         target = tuple(self._data.shape[i - extra] if n == -1 else n for i, n in enumerate(sizes))
         try:
             numpy.broadcast_shapes(self._data.shape, target)
@@ -792,8 +815,8 @@ def _to_array(data, dtype, dev):
         array = data
     if not hasattr(array, "dtype") or isinstance(array, numpy.generic) and not isinstance(data, numpy.ndarray):
         array = numpy.asarray(array)
-        if dtype is None and array.dtype.kind == "f":
-            array = array.astype(numpy.float32)  # Python floats become float32, PyTorch's default
+        if dtype is None and array.dtype.kind == "f" and not hasattr(data, "dtype"):
+            array = array.astype(numpy.float32)  # Python floats become float32; NumPy scalars keep their dtype
     if dtype is None and array.dtype.kind == "i" and array.dtype != numpy.int64 and not hasattr(data, "dtype"):
         array = array.astype(numpy.int64)
     if dtype is not None:

@@ -119,19 +119,20 @@ def _numeric_gradient(inputs, i, projected, eps):
     """(vᵀf(x + εeⱼ) - vᵀf(x - εeⱼ)) / 2ε for every element j of input i."""
     x = inputs[i]
     original = x._data.copy()
-    flat = x._data.reshape(-1)  # a view: writing to it perturbs the input in place
-    numeric = numpy.zeros(original.size)
+    numeric = numpy.zeros(original.shape)
     try:
-        for j in range(original.size):
-            flat[j] = original.flat[j] + eps
+        # write through multi-indices, not through reshape(-1): for a non-contiguous input (e.g. transposed)
+        # that is a copy, and the perturbation would never reach the input
+        for j in numpy.ndindex(original.shape):
+            x._data[j] = original[j] + eps
             plus = projected(inputs)
-            flat[j] = original.flat[j] - eps
+            x._data[j] = original[j] - eps
             minus = projected(inputs)
-            flat[j] = original.flat[j]
+            x._data[j] = original[j]
             numeric[j] = (plus - minus) / (2 * eps)
     finally:
         x._data[...] = original
-    return numeric.reshape(original.shape)
+    return numeric
 
 
 def _check_fast(inputs, checked, analytic, projected, rng, eps, atol, rtol, raise_exception):

@@ -48,7 +48,8 @@ class Softmax(Op):
     def forward(ctx, x, *, dim):
         xp = ctx.xp
         # shifting by the row maximum changes nothing mathematically and keeps exp from overflowing
-        shifted = x - x.max(axis=dim, keepdims=True)
+        # asarray: for a 0-d x the difference is a NumPy scalar, which cannot be written to in place
+        shifted = xp.asarray(x - x.max(axis=dim, keepdims=True))
         out = xp.exp(shifted, out=shifted)
         out /= out.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(out)

@@ -106,10 +106,10 @@ class MatMul(Op):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = grad
+        if b.ndim == 1:  # first: for vector @ vector the output is 0-d, and () -> (1,) -> (1, 1)
+            g2 = g2[..., None]
         if a.ndim == 1:
             g2 = g2[..., None, :]
-        if b.ndim == 1:
-            g2 = g2[..., None]
         grad_a = grad_b = None
         if a2.ndim > 2 and b2.ndim == 2:
             flat_a, flat_g = a2.reshape(-1, a2.shape[-1]), g2.reshape(-1, g2.shape[-1])

@@ -1,0 +1,381 @@
+"""A char-level GPT on tinygrad_edu, in one file, the way nanoGPT's ``model.py`` writes it.
+
+The model is the decoder-only Transformer of the "Let's build GPT" lecture, rewritten for speed: all heads of
+a layer are computed at once (heads become a batch dimension) from one fused q/k/v projection. The lecture's
+module-per-head version lives in ``gpt/lecture.py``; the tests check that both compute the same function.
+
+Every ablation switch of ``GPTConfig`` is a visible ``if`` in the code below, so reading a branch tells you
+exactly what an experiment removes or replaces.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import tinygrad_edu as torch
+import tinygrad_edu.nn as nn
+from tinygrad_edu.nn import functional as F
+
+POSITION_EMBEDDINGS = ("learned", "none", "rope")
+MLP_KINDS = ("gelu", "swiglu", "none")
+
+
+@dataclass
+class GPTConfig:
+    """The hyper-parameters of a GPT, plus the switches the ablation experiments flip.
+
+    The defaults are a small nanoGPT-style model sized for tinyshakespeare on a CPU.
+    """
+
+    vocab_size: int = 65
+    block_size: int = 64  # the longest context the model sees (and the size of its causal mask)
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True  # biases in the Linear layers and LayerNorms
+    residual: bool = True  # False: each sub-layer replaces x instead of adding to it
+    layer_norm: bool = True  # False: every LayerNorm becomes the identity
+    position_embedding: str = "learned"  # "learned" table | "none" | "rope" (rotary, on q and k)
+    attention_scale: bool = True  # divide attention scores by sqrt(head_size)
+    mlp: str = "gelu"  # "gelu" MLP | "swiglu" gated MLP | "none": no MLP sub-layer at all
+    single_head: bool = False  # one head of size n_embd instead of n_head heads of size n_embd / n_head
+    tie_weights: bool = True  # the output projection reuses the token embedding matrix
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"GPTConfig.{name} must be a positive int, got {value!r}")
+        if not self.single_head and self.n_embd % self.n_head != 0:
+            raise ValueError(
+                f"GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}) "
+                "so the heads split the embedding evenly"
+            )
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        if self.position_embedding not in POSITION_EMBEDDINGS:
+            raise ValueError(
+                f"GPTConfig.position_embedding must be one of {POSITION_EMBEDDINGS}, got {self.position_embedding!r}"
+            )
+        if self.mlp not in MLP_KINDS:
+            raise ValueError(f"GPTConfig.mlp must be one of {MLP_KINDS}, got {self.mlp!r}")
+        if self.position_embedding == "rope" and self.head_size % 2 != 0:
+            raise ValueError(
+                f"GPTConfig: RoPE rotates pairs of dimensions, so head_size ({self.head_size}) must be even"
+            )
+
+    @property
+    def heads(self) -> int:
+        """How many attention heads a layer really has (1 when ``single_head``)."""
+        return 1 if self.single_head else self.n_head
+
+    @property
+    def head_size(self) -> int:
+        return self.n_embd // self.heads
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GPTConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"GPTConfig.from_dict: unknown keys {unknown} (known keys: {sorted(known)})")
+        return cls(**d)
+
+
+# -- rotary position embedding ---------------------------------------------------------------------------
+
+
+def rope_tables(block_size: int, head_size: int, base: float = 10000.0, dtype=torch.float32):
+    """cos and sin of the rotation angles, each (block_size, head_size / 2): position t turns the pair i
+    by the angle t · base^(-2i / head_size), so low pairs spin fast and high pairs slowly.
+
+    Computed in float64 and then rounded to ``dtype``, so every implementation gets the same table."""
+    f64 = torch.float64
+    inv_freq = 1.0 / base ** (torch.arange(0, head_size, 2, dtype=f64) / head_size)
+    angles = torch.arange(block_size, dtype=f64).unsqueeze(1) * inv_freq.unsqueeze(0)
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def apply_rope(x, cos, sin):
+    """Rotate each query or key vector by an angle proportional to its position (RoPE, Su et al. 2021).
+
+    x is (B, nh, T, hs); cos and sin are (T, hs/2). We use the "rotate half" layout (GPT-NeoX, Llama in
+    Hugging Face): dimension i is paired with dimension i + hs/2, i.e. x1 = x[..., :hs/2] and x2 = x[..., hs/2:]
+    are the two coordinates of hs/2 planar rotations. A rotation keeps every vector's norm, and the dot product
+    of a query rotated by angle m·θ with a key rotated by n·θ depends only on (m - n)·θ: attention scores see
+    relative positions only. Built from tensor ops, so it is differentiable.
+    """
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+# -- the Transformer's pieces ------------------------------------------------------------------------------
+
+
+class CausalSelfAttention(nn.Module):
+    """Masked multi-head self-attention: the lecture's ``MultiHeadAttention`` of ``Head`` modules, with all
+    heads computed at once.
+
+    One Linear produces q, k and v for every head; the heads then become a batch dimension, so a single
+    batched matmul computes all attention patterns. Tokens attend only to themselves and the past.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head, self.n_embd, self.head_size = config.heads, config.n_embd, config.head_size
+        self.scale = 1.0 / math.sqrt(self.head_size) if config.attention_scale else 1.0
+        self.rope = config.position_embedding == "rope"
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.attn_dropout = nn.Dropout(config.dropout)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        # built once, and forward slices it; non-persistent because it is derived from block_size, not learned.
+        # mask[i, j] is True where query i may look at key j (j <= i)
+        mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
+        self.register_buffer("mask", mask, persistent=False)
+        if self.rope:
+            cos, sin = rope_tables(config.block_size, self.head_size)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+
+    def forward(self, x, return_attention: bool = False):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        # (B, T, C) -> (B, nh, T, hs): each head becomes a batch entry for the matmuls below
+        q = q.view(B, T, self.n_head, self.head_size).transpose(1, 2)
+        k = k.view(B, T, self.n_head, self.head_size).transpose(1, 2)
+        v = v.view(B, T, self.n_head, self.head_size).transpose(1, 2)
+        if self.rope:
+            cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+
+        att = q @ k.transpose(-2, -1)  # (B, nh, T, T): how much each query position likes each key position
+        if self.scale != 1.0:
+            att = att * self.scale  # keeps the scores' variance near 1, so softmax does not saturate at init
+        att = att.masked_fill(~self.mask[:T, :T], float("-inf"))  # the future gets weight exp(-inf) = 0
+        att = F.softmax(att, dim=-1)
+        weights = att
+        att = self.attn_dropout(att)
+        y = att @ v  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again, as the lecture's torch.cat does
+        y = self.resid_dropout(self.c_proj(y))
+        return (y, weights) if return_attention else y
+
+
+class MLP(nn.Module):
+    """The lecture's ``FeedForward``, GPT-2 style: expand 4x, GELU, project back. Each token is processed
+    on its own: attention is where tokens communicate, the MLP is where each one "thinks"."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+def swiglu_hidden_size(n_embd: int, bias: bool = True) -> int:
+    """The SwiGLU width whose parameter count is closest to the GELU MLP's.
+
+    GELU MLP: 2 matrices n_embd x 4·n_embd = 8·n², plus biases 4n + n.
+    SwiGLU: 3 matrices n x h = 3·n·h, plus biases 2h + n. Equal when h ≈ 8n/3 (the "2/3 · 4n" of LLaMA);
+    e.g. n_embd=128 gives h=341: 131,754 parameters against the GELU MLP's 131,712.
+    """
+
+    def count(h: int, expand: int) -> int:
+        return expand * n_embd * h + ((expand - 1) * h + n_embd if bias else 0)
+
+    target = count(4 * n_embd, 2)
+    guess = round(8 * n_embd / 3)
+    return min((h for h in (guess - 1, guess, guess + 1) if h > 0), key=lambda h: abs(count(h, 3) - target))
+
+
+class SwiGLU(nn.Module):
+    """A gated MLP (Shazeer 2020, used by LLaMA): y = w2(silu(w1 x) * w3 x). One branch decides how much
+    of the other passes, per hidden unit; the width is chosen so the parameter count matches ``MLP``."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        hidden = swiglu_hidden_size(config.n_embd, config.bias)
+        self.w1 = nn.Linear(config.n_embd, hidden, bias=config.bias)
+        self.w3 = nn.Linear(config.n_embd, hidden, bias=config.bias)
+        self.w2 = nn.Linear(hidden, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
+
+
+class Block(nn.Module):
+    """One Transformer block, the lecture's ``Block``: communication (attention) then computation (MLP),
+    each behind a pre-LayerNorm and added to the residual stream."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.residual = config.residual
+
+        def norm():
+            return nn.LayerNorm(config.n_embd, bias=config.bias) if config.layer_norm else nn.Identity()
+
+        self.ln_1 = norm()
+        self.attn = CausalSelfAttention(config)
+        if config.mlp == "gelu":
+            self.ln_2, self.mlp = norm(), MLP(config)
+        elif config.mlp == "swiglu":
+            self.ln_2, self.mlp = norm(), SwiGLU(config)
+        else:  # attention only: no second sub-layer, so no LayerNorm in front of it either
+            self.ln_2, self.mlp = None, None
+
+    def forward(self, x, return_attention: bool = False):
+        a, weights = self.attn(self.ln_1(x), return_attention=True)
+        # the residual path lets gradients reach early layers unchanged; without it they pass every sub-layer
+        x = x + a if self.residual else a
+        if self.mlp is not None:
+            m = self.mlp(self.ln_2(x))
+            x = x + m if self.residual else m
+        return (x, weights) if return_attention else x
+
+
+class GPT(nn.Module):
+    """The language model: token (+ position) embeddings, a stack of Blocks, a final LayerNorm, and a
+    linear head giving next-token logits at every position (the lecture's ``GPTLanguageModel``)."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.block_size, config.n_embd) if config.position_embedding == "learned" else None
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias) if config.layer_norm else nn.Identity()
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_weights:
+            # one matrix both reads tokens in and scores them out (Press & Wolf 2017): fewer parameters, and
+            # tokens that are used alike get similar embeddings from both ends
+            self.lm_head.weight = self.wte.weight
+
+        self.apply(self._init_weights)
+        # GPT-2: scale the projections that write into the residual stream by 1/sqrt(number of such writes),
+        # so the stream's variance does not grow with depth
+        residual_std = 0.02 / math.sqrt(2 * config.n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight") or name.endswith("w2.weight"):
+                nn.init.normal_(p, mean=0.0, std=residual_std)
+
+    @staticmethod
+    def _init_weights(module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Parameters, each counted once (tied weights too). With ``non_embedding`` the position table is left
+        out, as nanoGPT does; the token table stays in because it is also the output layer when tied."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding and self.wpe is not None:
+            n -= self.wpe.weight.numel()
+        return n
+
+    def _trunk(self, idx, attention: list | None = None):
+        """The residual stream after the last block and ln_f, (B, T, n_embd)."""
+        if idx.dim() != 2:
+            raise ValueError(f"GPT expects token ids of shape (B, T), got {tuple(idx.shape)}")
+        B, T = idx.shape
+        if T > self.config.block_size:
+            raise ValueError(
+                f"cannot forward a sequence of length {T}: the block size (context length) is only "
+                f"{self.config.block_size}"
+            )
+        x = self.wte(idx)  # (B, T, C)
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(T, device=idx.device))  # (T, C) broadcasts over the batch
+        x = self.drop(x)
+        for block in self.blocks:
+            if attention is None:
+                x = block(x)
+            else:
+                x, weights = block(x, return_attention=True)
+                attention.append(weights)
+        return self.ln_f(x)
+
+    def forward(self, idx, targets=None):
+        """Logits (B, T, vocab_size) for the next token at every position, and the mean cross-entropy loss
+        against ``targets`` (B, T) when given; positions whose target is -1 are left out of the loss."""
+        logits = self.lm_head(self._trunk(idx))
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1), ignore_index=-1)
+        return logits, loss
+
+    def attention_maps(self, idx) -> list:
+        """Attention weights of every layer, each (B, n_head, T, T), after softmax; eval mode, no graph."""
+        maps = []
+        with torch.no_grad(), eval_mode(self):
+            self._trunk(idx, attention=maps)
+        return maps
+
+    def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None):
+        """Continue each row of ``idx`` (B, T) by ``max_new_tokens`` sampled tokens; see ``generate``."""
+        return generate(self, idx, max_new_tokens, temperature, top_k, block_size=self.config.block_size)
+
+
+# -- sampling ------------------------------------------------------------------------------------------------
+
+
+class eval_mode:  # noqa: N801 - used like no_grad
+    """``with eval_mode(model):`` switches dropout off and puts the previous mode back afterwards."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+
+    def __enter__(self):
+        self.was_training = self.model.training
+        self.model.eval()
+        return self.model
+
+    def __exit__(self, *exc):
+        self.model.train(self.was_training)
+        return False
+
+
+def top_k_filter(logits, k: int):
+    """Keep the k largest logits of each row; the rest become -inf, so softmax gives them probability 0."""
+    k = min(k, logits.shape[-1])
+    kth_largest = logits.topk(k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth_largest, float("-inf"))
+
+
+def generate(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None, block_size=None):
+    """Autoregressive sampling for any model whose forward gives ``(logits, loss)``.
+
+    Each step feeds the last ``block_size`` tokens (all of them when None), takes the logits at the last
+    position, divides by ``temperature`` (< 1 sharpens, > 1 flattens), keeps the ``top_k`` most likely tokens
+    if asked, and samples the next token from the softmax. Runs without a graph and in eval mode.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r} (use top_k=1 for greedy decoding)")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+    with torch.no_grad(), eval_mode(model):
+        for _ in range(max_new_tokens):
+            idx_cond = idx if block_size is None or idx.shape[1] <= block_size else idx[:, -block_size:]
+            logits, _ = model(idx_cond)
+            logits = logits[:, -1, :] / temperature
+            if top_k is not None:
+                logits = top_k_filter(logits, top_k)
+            probs = F.softmax(logits, dim=-1)
+            idx_next = torch.multinomial(probs, num_samples=1)
+            idx = torch.cat((idx, idx_next), dim=1)
+    return idx

@@ -1,0 +1,242 @@
+"""Training: the recipe as nanoGPT's train.py tells it — config, data, model, optimizer, loop, eval, checkpoint.
+
+Reproducibility: training batches come from a NumPy generator seeded by ``seed``; dropout draws from the
+engine's generator (``tinygrad_edu.manual_seed``); evaluation batches come from a generator seeded by
+(seed, iteration), so evaluating never disturbs training. The checkpoint stores both training generators'
+states, so ``--resume`` replays exactly the batches and dropout masks an uninterrupted run would have drawn.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import tinygrad_edu as torch
+from tinygrad_edu import nn
+
+from . import checkpoint as ckpt
+from .config import RunConfig, TrainConfig
+from .data import CharTokenizer, Dataset, batch_from_offsets, load_dataset, prepare_shakespeare, resolve_dataset_dir
+from .model import GPT, GPTConfig
+
+
+@dataclass
+class TrainResult:
+    model: GPT
+    tokenizer: CharTokenizer
+    iterations: int
+    train_loss: float | None
+    val_loss: float | None
+    elapsed_s: float
+    out_dir: Path
+
+
+def learning_rate(it: int, cfg: TrainConfig) -> float:
+    """Linear warm-up for ``warmup_iters``, then cosine decay from ``learning_rate`` to ``min_lr``."""
+    if not cfg.decay_lr:
+        return cfg.learning_rate
+    if it < cfg.warmup_iters:
+        return cfg.learning_rate * (it + 1) / (cfg.warmup_iters + 1)
+    decay_iters = cfg.lr_decay_iters or cfg.max_iters
+    if it >= decay_iters:
+        return cfg.min_lr
+    progress = (it - cfg.warmup_iters) / max(1, decay_iters - cfg.warmup_iters)
+    return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.learning_rate - cfg.min_lr)
+
+
+def configure_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices (weights, embeddings) and none on vectors (biases, LayerNorm gains)."""
+    params = list(model.parameters())
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
+
+
+class Batches:
+    """Random (x, y) windows of a token array; y is x shifted by one token."""
+
+    def __init__(self, data: np.ndarray, block_size: int, batch_size: int, device: str):
+        if len(data) <= block_size + 1:
+            raise ValueError(f"the split has {len(data)} tokens, too few for block_size {block_size}")
+        self.data, self.block_size, self.batch_size, self.device = data, block_size, batch_size, device
+
+    def sample(self, rng: np.random.Generator):
+        offsets = rng.integers(0, len(self.data) - self.block_size, size=self.batch_size)
+        x, y = batch_from_offsets(self.data, offsets, self.block_size)
+        return torch.from_numpy(x).to(self.device), torch.from_numpy(y).to(self.device)
+
+
+@torch.no_grad()
+def estimate_loss(model: GPT, splits: dict, cfg: TrainConfig, it: int) -> dict:
+    """Mean loss over ``eval_iters`` random batches of each split, in eval mode, without a graph."""
+    was_training = model.training
+    model.eval()
+    out = {}
+    for name, batches in splits.items():
+        rng = np.random.default_rng([cfg.seed, it, 0 if name == "train" else 1])
+        losses = np.empty(cfg.eval_iters)
+        for k in range(cfg.eval_iters):
+            x, y = batches.sample(rng)
+            _, loss = model(x, y)
+            losses[k] = loss.item()
+        out[name] = float(losses.mean())
+    model.train(was_training)
+    return out
+
+
+def load_or_prepare(cfg: TrainConfig) -> Dataset:
+    """The prepared dataset; tinyshakespeare is prepared on first use (from TINYSHAKESPEARE or a download)."""
+    if cfg.dataset == "shakespeare" and not (resolve_dataset_dir("shakespeare", cfg.data_dir) / "meta.json").exists():
+        print("preparing tinyshakespeare (first run) ...")
+        prepare_shakespeare(data_dir=cfg.data_dir)
+    return load_dataset(cfg.dataset, cfg.data_dir)
+
+
+def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
+    cfg = run.train
+    out_dir = Path(cfg.out_dir)
+    dataset = load_or_prepare(cfg)
+    model_cfg = GPTConfig(vocab_size=dataset.tokenizer.vocab_size, **run.model)
+    dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
+
+    torch.manual_seed(cfg.seed)
+    model = GPT(model_cfg).to(cfg.device, dtype)
+    optimizer = configure_optimizer(model, cfg)
+    batch_rng = np.random.default_rng(cfg.seed)
+    start_iter, elapsed_before, best_val = 0, 0.0, math.inf
+
+    ckpt_path = out_dir / ckpt.FILENAME
+    if resume:
+        header, arrays = ckpt.read_checkpoint(ckpt_path)
+        _check_compatible(header, model_cfg, dataset.tokenizer, ckpt_path)
+        ckpt.load_model_state(model, arrays, ckpt_path)
+        ckpt.load_optimizer_state(optimizer, header, arrays)
+        torch.set_rng_state(header["rng"]["engine"])
+        batch_rng.bit_generator.state = header["rng"]["batches"]
+        start_iter, elapsed_before = header["iter"], header["elapsed_s"]
+        best_val = header.get("best_val_loss", math.inf)
+        _truncate_log(out_dir / "log.jsonl", start_iter)  # drop evaluations made after the checkpoint
+        log(f"resuming from {ckpt_path} at iteration {start_iter}")
+    else:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "log.jsonl").unlink(missing_ok=True)
+
+    log(
+        f"model: {model.num_params() / 1e6:.2f}M parameters (non-embedding), vocab {model_cfg.vocab_size}, "
+        f"{cfg.device}, {cfg.dtype}"
+    )
+    splits = {
+        "train": Batches(dataset.train, model_cfg.block_size, cfg.batch_size, cfg.device),
+        "val": Batches(dataset.val, model_cfg.block_size, cfg.batch_size, cfg.device),
+    }
+    tokens_per_iter = cfg.batch_size * model_cfg.block_size * cfg.gradient_accumulation_steps
+    progress = _progress_bar(cfg, start_iter)
+    t0 = time.perf_counter()
+    tokens_since = 0
+    last = {"train": None, "val": None}
+    train_loss = None
+
+    for it in range(start_iter, cfg.max_iters + 1):
+        lr = learning_rate(it, cfg)
+        is_eval = it % cfg.eval_interval == 0 or it == cfg.max_iters
+        if is_eval and not (resume and it == start_iter):
+            last = estimate_loss(model, splits, cfg, it)
+            elapsed = elapsed_before + time.perf_counter() - t0
+            record = {
+                "iter": it,
+                "train_loss": round(last["train"], 6),
+                "val_loss": round(last["val"], 6),
+                "lr": lr,
+                "elapsed_s": round(elapsed, 3),
+                "tokens_per_s": round(tokens_since / max(elapsed - elapsed_before, 1e-9), 1) if it else 0.0,
+            }
+            with open(out_dir / "log.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            _write(
+                progress,
+                log,
+                f"step {it}: train loss {last['train']:.4f}, val loss {last['val']:.4f}, lr {lr:.2e}, {elapsed:.1f}s",
+            )
+            best_val = min(best_val, last["val"])
+            if cfg.checkpoint:
+                meta = {
+                    "iter": it,
+                    "elapsed_s": elapsed,
+                    "best_val_loss": best_val,
+                    "val_loss": last["val"],
+                    "model_config": model_cfg.to_dict(),
+                    "train_config": cfg.to_dict(),
+                    "vocab": dataset.tokenizer.chars,
+                    "rng": {"engine": torch.get_rng_state(), "batches": batch_rng.bit_generator.state},
+                }
+                ckpt.save_checkpoint(ckpt_path, model=model, optimizer=optimizer, meta=meta)
+        if it == cfg.max_iters:
+            break
+
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        for _ in range(cfg.gradient_accumulation_steps):
+            x, y = splits["train"].sample(batch_rng)
+            _, loss = model(x, y)
+            # the mean over micro-batches: each contributes 1/steps of the gradient of the full batch
+            (loss / cfg.gradient_accumulation_steps).backward()
+        if cfg.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        tokens_since += tokens_per_iter
+
+        if it % cfg.log_interval == 0:
+            train_loss = loss.item()  # the one host sync per log interval
+            if progress is not None:
+                rate = tokens_since / max(time.perf_counter() - t0, 1e-9)
+                progress.set_postfix(loss=f"{train_loss:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
+        if progress is not None:
+            progress.update(1)
+
+    if progress is not None:
+        progress.close()
+    elapsed = elapsed_before + time.perf_counter() - t0
+    return TrainResult(model, dataset.tokenizer, cfg.max_iters, last["train"], last["val"], elapsed, out_dir)
+
+
+def _check_compatible(header: dict, model_cfg: GPTConfig, tokenizer: CharTokenizer, path: Path) -> None:
+    if header["vocab"] != tokenizer.chars:
+        raise ckpt.CheckpointError(
+            f"{path} was trained with another vocabulary ({len(header['vocab'])} characters) "
+            f"than the dataset's ({tokenizer.vocab_size}); use the same dataset to resume"
+        )
+    diffs = ckpt.config_differences(header["model_config"], model_cfg.to_dict())
+    if diffs:
+        raise ckpt.CheckpointError(
+            f"{path} was trained with another model config; differences (checkpoint -> now): {'; '.join(diffs)}"
+        )
+
+
+def _truncate_log(path: Path, last_iter: int) -> None:
+    if path.exists():
+        lines = [line for line in path.read_text().splitlines() if line and json.loads(line)["iter"] <= last_iter]
+        path.write_text("".join(line + "\n" for line in lines))
+
+
+def _progress_bar(cfg: TrainConfig, start: int):
+    if not cfg.progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=cfg.max_iters, initial=start, unit="it", dynamic_ncols=True, mininterval=0.5)
+
+
+def _write(progress, log, line: str) -> None:
+    if progress is not None:
+        progress.write(line)
+    else:
+        log(line)

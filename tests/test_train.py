@@ -1,0 +1,216 @@
+"""Training, checkpoints and the `gpt` command, end to end at a tiny size."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import tinygrad_edu as torch
+from gpt import checkpoint as ckpt
+from gpt.cli import main
+from gpt.config import PRESETS, TrainConfig, build_config, parse_value
+from gpt.data import prepare_shakespeare
+from gpt.sample import generate_text, load_model
+from gpt.train import configure_optimizer, learning_rate, train
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """tinyshakespeare prepared once for this module (from the shared copy; skipped when absent)."""
+    from conftest import tinyshakespeare_path
+
+    path = tinyshakespeare_path()
+    if path is None:
+        pytest.skip("tinyshakespeare not found: set TINYSHAKESPEARE to the file's path")
+    directory = tmp_path_factory.mktemp("data")
+    prepare_shakespeare(input_path=path, data_dir=directory)
+    return directory
+
+
+def tiny_run(data_dir, out_dir, **overrides):
+    values = dict(data_dir=str(data_dir), out_dir=str(out_dir), progress=False, sample_chars=0)
+    values.update(overrides)
+    return build_config("tiny", values)
+
+
+def read_log(out_dir):
+    return [json.loads(line) for line in (out_dir / "log.jsonl").read_text().splitlines()]
+
+
+def test_training_lowers_the_loss_and_logs_each_evaluation(data_dir, tmp_path):
+    result = train(tiny_run(data_dir, tmp_path, max_iters=40, eval_interval=20, eval_iters=4), log=lambda *_: None)
+    log = read_log(tmp_path)
+    assert [r["iter"] for r in log] == [0, 20, 40]
+    assert set(log[0]) == {"iter", "train_loss", "val_loss", "lr", "elapsed_s", "tokens_per_s"}
+    assert abs(log[0]["val_loss"] - math.log(65)) < 0.15  # a fresh model is near-uniform over 65 characters
+    assert log[-1]["train_loss"] < log[0]["train_loss"] - 0.1
+    assert result.val_loss == pytest.approx(log[-1]["val_loss"], abs=1e-6)
+    assert (tmp_path / ckpt.FILENAME).is_file()
+
+
+def test_resume_gives_the_same_losses_as_an_uninterrupted_run(data_dir, tmp_path):
+    """Stop at iteration 10, resume to 20: every logged loss equals the run that never stopped."""
+    common = dict(lr_decay_iters=20, eval_interval=5, eval_iters=3, dropout=0.1)
+    train(tiny_run(data_dir, tmp_path / "straight", max_iters=20, **common), log=lambda *_: None)
+    train(tiny_run(data_dir, tmp_path / "split", max_iters=10, **common), log=lambda *_: None)
+    train(tiny_run(data_dir, tmp_path / "split", max_iters=20, **common), resume=True, log=lambda *_: None)
+    straight, split = read_log(tmp_path / "straight"), read_log(tmp_path / "split")
+    assert [r["iter"] for r in split] == [r["iter"] for r in straight] == [0, 5, 10, 15, 20]
+    for a, b in zip(straight, split):
+        assert (a["train_loss"], a["val_loss"]) == (b["train_loss"], b["val_loss"])
+
+
+def test_same_seed_same_run_and_other_seed_differs(data_dir, tmp_path):
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        train(tiny_run(data_dir, tmp_path / name, max_iters=10, eval_interval=10, seed=seed), log=lambda *_: None)
+    a, b, c = (read_log(tmp_path / n)[-1]["train_loss"] for n in "abc")
+    assert a == b and a != c
+
+
+def test_gradient_accumulation_matches_one_large_batch(data_dir, tmp_path):
+    """Two micro-batches of 4 accumulate the same gradient as the mean over the 8 examples."""
+    run = tiny_run(data_dir, tmp_path, dtype="float64")
+    from gpt.model import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=65, **run.model)).double()
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.integers(0, 65, size=(8, 16)))
+    y = torch.tensor(rng.integers(0, 65, size=(8, 16)))
+    model(x, y)[1].backward()
+    full = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
+    model.zero_grad()
+    for half in (slice(0, 4), slice(4, 8)):
+        (model(x[half], y[half])[1] / 2).backward()
+    for n, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), full[n], rtol=1e-10, atol=1e-14, err_msg=n)
+
+
+def test_learning_rate_schedule_warms_up_then_decays_to_min_lr():
+    cfg = TrainConfig(learning_rate=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=100)
+    rates = [learning_rate(i, cfg) for i in range(0, 101)]
+    assert rates[0] < rates[5] < rates[9] < 1e-3  # linear warm-up
+    assert rates[10] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))  # then never increases
+    assert rates[100] == pytest.approx(1e-4)
+    assert learning_rate(55, cfg) == pytest.approx(1e-4 + 0.5 * (1e-3 - 1e-4))  # cosine midpoint
+
+
+def test_weight_decay_applies_to_matrices_only():
+    from gpt.model import GPT, GPTConfig
+
+    model = GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    optimizer = configure_optimizer(model, TrainConfig(weight_decay=0.1))
+    decayed, plain = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.1 and all(p.dim() >= 2 for p in decayed["params"])
+    assert plain["weight_decay"] == 0.0 and all(p.dim() < 2 for p in plain["params"])
+    assert len(decayed["params"]) + len(plain["params"]) == len(list(model.parameters()))
+
+
+def test_checkpoint_is_atomic_and_loads_without_pickle(data_dir, tmp_path):
+    train(tiny_run(data_dir, tmp_path, max_iters=5, eval_interval=5), log=lambda *_: None)
+    path = tmp_path / ckpt.FILENAME
+    with np.load(path, allow_pickle=False) as archive:  # would raise if any entry needed pickle
+        assert "__meta__" in archive.files and any(k.startswith("optim/") for k in archive.files)
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    header, _ = ckpt.read_checkpoint(path)
+    assert header["iter"] == 5 and header["vocab"][0] == "\n" and len(header["vocab"]) == 65
+
+
+def test_a_failed_write_keeps_the_previous_checkpoint(data_dir, tmp_path, monkeypatch):
+    train(tiny_run(data_dir, tmp_path, max_iters=5, eval_interval=5), log=lambda *_: None)
+    path = tmp_path / ckpt.FILENAME
+    before = path.read_bytes()
+
+    def broken_savez(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt.np, "savez", broken_savez)
+    model, _, header = load_model(tmp_path)
+    with pytest.raises(OSError, match="disk full"):
+        ckpt.save_checkpoint(path, model=model, meta=header)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_resuming_with_another_model_config_is_a_clear_error(data_dir, tmp_path):
+    train(tiny_run(data_dir, tmp_path, max_iters=5, eval_interval=5), log=lambda *_: None)
+    with pytest.raises(ckpt.CheckpointError, match=r"n_embd: 16 -> 32"):
+        train(tiny_run(data_dir, tmp_path, max_iters=10, n_embd=32), resume=True, log=lambda *_: None)
+
+
+def test_resuming_with_another_vocabulary_is_a_clear_error(data_dir, tmp_path):
+    train(tiny_run(data_dir, tmp_path / "run", max_iters=5, eval_interval=5), log=lambda *_: None)
+    other = tmp_path / "other.txt"
+    other.write_text("abcdefghij " * 500)
+    assert main(["prepare", "text", "--input", str(other), "--name", "letters", "--data-dir", str(data_dir)]) == 0
+    run = tiny_run(data_dir, tmp_path / "run", max_iters=10, dataset="letters")
+    with pytest.raises(ckpt.CheckpointError, match="another vocabulary"):
+        train(run, resume=True, log=lambda *_: None)
+
+
+def test_reading_a_corrupt_or_missing_checkpoint_names_the_file(tmp_path):
+    with pytest.raises(ckpt.CheckpointError, match="no checkpoint at"):
+        ckpt.read_checkpoint(tmp_path)
+    bad = tmp_path / ckpt.FILENAME
+    bad.write_bytes(b"not a zip file")
+    with pytest.raises(ckpt.CheckpointError, match=str(bad)):
+        ckpt.read_checkpoint(bad)
+
+
+def test_config_overrides_and_their_errors():
+    run = build_config("baby", {"n_layer": 2, "max_iters": 7})
+    assert run.model["n_layer"] == 2 and run.model["n_embd"] == 128 and run.train.max_iters == 7
+    assert set(PRESETS) >= {"baby", "lecture"}
+    with pytest.raises(ValueError, match="unknown config field"):
+        build_config("baby", {"n_layers": 2})
+    with pytest.raises(ValueError, match="unknown preset"):
+        build_config("huge")
+    assert parse_value("bias", "false") is False and parse_value("dropout", "0.2") == 0.2
+    with pytest.raises(ValueError, match="expects int"):
+        parse_value("n_layer", "two")
+
+
+def test_cli_end_to_end_prepare_train_resume_sample(data_dir, tmp_path, capsys, shakespeare_file):
+    out = tmp_path / "run"
+    common = [
+        "--preset",
+        "tiny",
+        "--out_dir",
+        str(out),
+        "--data_dir",
+        str(data_dir),
+        "--progress",
+        "false",
+        "--lr-decay-iters",
+        "20",
+        "--sample_chars",
+        "40",
+    ]
+    assert main(["prepare", "shakespeare", "--input", str(shakespeare_file), "--data-dir", str(data_dir)]) == 0
+    assert main(["train", *common, "--max_iters", "10"]) == 0
+    assert main(["train", *common, "--max_iters", "20", "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "resuming from" in printed and "step 20: train loss" in printed
+    assert main(["sample", "--out-dir", str(out), "--prompt", "ROMEO:", "--max-new-tokens", "30", "--seed", "3"]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("ROMEO:") and len(first.rstrip("\n")) >= 36
+    main(["sample", "--out-dir", str(out), "--prompt", "ROMEO:", "--max-new-tokens", "30", "--seed", "3"])
+    assert capsys.readouterr().out == first  # the same seed samples the same text
+
+
+def test_cli_errors_are_one_clear_line(data_dir, tmp_path, capsys):
+    assert main(["sample", "--out-dir", str(tmp_path)]) == 1
+    assert "no checkpoint at" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="unknown option --n_layers"):
+        main(["train", "--n_layers", "2"])
+
+
+def test_sampling_a_character_outside_the_vocabulary_names_it(data_dir, tmp_path):
+    train(tiny_run(data_dir, tmp_path, max_iters=2, eval_interval=2), log=lambda *_: None)
+    model, tokenizer, _ = load_model(tmp_path)
+    with pytest.raises(ValueError, match="'@' at position 5"):
+        generate_text(model, tokenizer, "ROMEO@", max_new_tokens=5)
