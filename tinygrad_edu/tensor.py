@@ -502,7 +502,10 @@ class Tensor:
     def clamp(self, min=None, max=None):  # noqa: A002
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
-        return E.Clamp.apply(self, min=min, max=max)
+        source = self
+        if not self.dtype.is_floating_point and any(isinstance(b, builtins.float) for b in (min, max)):
+            source = self.float()  # a float bound makes the result float, as in PyTorch
+        return E.Clamp.apply(source, min=min, max=max)
 
     clip = clamp
 

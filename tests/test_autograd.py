@@ -1,0 +1,325 @@
+"""Autograd behaviour: accumulation, freed graphs, errors, grad modes, hooks, custom Functions, deep graphs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_edu as torch
+from tinygrad_edu.autograd import Function
+
+
+def test_backward_accumulates_into_leaves_across_calls():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * x).sum().backward()
+    assert x.grad.tolist() == [3.0 + 2.0, 3.0 + 4.0]
+
+
+def test_second_backward_through_freed_graph_raises_clear_error():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
+        y.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    assert x.grad.tolist() == [4.0, 8.0]
+
+
+def test_backward_on_non_scalar_without_gradient_errors():
+    x = torch.ones(2, 3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"(?s)shape \(2, 3\).*gradient"):
+        (x * 2).backward()
+
+
+def test_backward_with_explicit_gradient_weights_the_output():
+    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x).backward(torch.tensor([1.0, 0.0, -1.0]))
+    assert x.grad.tolist() == [2.0, 0.0, -6.0]
+
+
+def test_backward_gradient_of_wrong_shape_errors():
+    x = torch.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="gradient has shape"):
+        (x * 2).backward(torch.ones(2))
+
+
+def test_backward_on_tensor_without_grad_errors():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        torch.ones(2).sum().backward()
+
+
+def test_requires_grad_on_integer_tensor_errors():
+    with pytest.raises(RuntimeError, match="floating point"):
+        torch.tensor([1, 2, 3], requires_grad=True)
+    with pytest.raises(RuntimeError, match="floating point"):
+        torch.arange(3).requires_grad_()
+
+
+def test_setitem_on_tensor_requiring_grad_errors():
+    x = torch.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place"):
+        x[0] = 1.0
+    with torch.no_grad():
+        x[0] = 5.0  # allowed outside the graph, as for parameter updates
+    assert x.tolist() == [5.0, 1.0, 1.0]
+
+
+def test_modifying_saved_tensor_in_place_then_backward_raises_version_error():
+    """y = w * x saves x; changing x under no_grad afterwards would make the gradient of w wrong."""
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    x = torch.tensor([3.0, 4.0])
+    y = (w * x).sum()
+    with torch.no_grad():
+        x.mul_(10)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+
+
+def test_modifying_a_saved_leaf_in_place_then_backward_raises_version_error():
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = (w * w).sum()
+    with torch.no_grad():
+        w[0] = 7.0
+    with pytest.raises(RuntimeError, match="version"):
+        y.backward()
+
+
+def test_deep_chain_of_20000_ops_backward_without_recursion_error():
+    x = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    y = x
+    for _ in range(20_000):
+        y = y * 1.0001
+    y.backward()
+    assert x.grad.item() == pytest.approx(1.0001**20_000, rel=1e-9)
+
+
+def test_no_grad_context_manager_records_no_graph():
+    x = torch.ones(2, requires_grad=True)
+    with torch.no_grad():
+        y = x * 2
+        assert not torch.is_grad_enabled()
+    assert torch.is_grad_enabled()
+    assert not y.requires_grad and y.grad_fn is None
+
+
+def test_no_grad_as_decorator():
+    @torch.no_grad()
+    def double(t):
+        return t * 2
+
+    x = torch.ones(2, requires_grad=True)
+    assert not double(x).requires_grad
+    assert (x * 2).requires_grad
+
+
+def test_no_grad_restores_state_after_an_exception():
+    with pytest.raises(ValueError), torch.no_grad():
+        raise ValueError
+    assert torch.is_grad_enabled()
+
+
+def test_enable_grad_inside_no_grad():
+    x = torch.ones(2, requires_grad=True)
+    with torch.no_grad():
+        with torch.enable_grad():
+            y = x * 2
+        z = x * 2
+    assert y.requires_grad and not z.requires_grad
+
+
+def test_set_grad_enabled():
+    x = torch.ones(2, requires_grad=True)
+    with torch.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert (x * 2).requires_grad
+
+
+def test_detach_cuts_the_graph_but_shares_data():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.is_leaf
+    y = (x * d).sum()
+    y.backward()
+    assert x.grad.tolist() == [2.0, 4.0]  # d is a constant: no gradient flows through it
+
+
+def test_retain_grad_on_non_leaf():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    h.retain_grad()
+    (h * h).sum().backward()
+    assert h.grad.tolist() == [6.0, 12.0]
+    assert x.grad.tolist() == [18.0, 36.0]
+
+
+def test_non_leaf_grad_is_not_kept_without_retain_grad():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    h.sum().backward()
+    assert h.grad is None and not h.is_leaf and x.is_leaf
+
+
+def test_register_hook_modifies_gradient_and_remove_undoes_it():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    handle = x.register_hook(lambda g: seen.append(g.tolist()) or g * 10)
+    (x * 2).sum().backward()
+    assert seen == [[2.0, 2.0]]
+    assert x.grad.tolist() == [20.0, 20.0]
+    handle.remove()
+    x.grad = None
+    (x * 2).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+
+
+def test_register_hook_on_non_leaf_changes_what_flows_upstream():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    h.register_hook(lambda g: g * 0)
+    (h * h).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0]
+
+
+class MulAdd(Function):
+    """out = a * b + c, with a plain-number c."""
+
+    @staticmethod
+    def forward(ctx, a, b, c):
+        ctx.save_for_backward(a, b)
+        ctx.c = c
+        return a * b + c
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return grad * b, grad * a, None
+
+
+class Cube(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 3 * x * x * grad
+
+
+def test_user_function_forward_and_backward():
+    x = torch.tensor([1.0, -2.0], requires_grad=True)
+    y = Cube.apply(x)
+    assert y.tolist() == [1.0, -8.0]
+    assert y.requires_grad and y.grad_fn is not None
+    y.sum().backward()
+    assert x.grad.tolist() == [3.0, 12.0]
+
+
+def test_user_function_with_several_inputs_and_a_non_tensor_argument():
+    a = torch.tensor([1.0, 2.0], requires_grad=True)
+    b = torch.tensor([3.0, 4.0], requires_grad=True)
+    out = MulAdd.apply(a, b, 5.0)
+    assert out.tolist() == [8.0, 13.0]
+    (out * torch.tensor([1.0, 2.0])).sum().backward()
+    assert a.grad.tolist() == [3.0, 8.0]
+    assert b.grad.tolist() == [1.0, 4.0]
+
+
+def test_user_function_composes_with_builtin_ops():
+    x = torch.tensor([2.0], requires_grad=True)
+    (Cube.apply(x.exp()) * 2).sum().backward()  # d/dx 2e^{3x} = 6e^{3x}
+    assert x.grad.item() == pytest.approx(6 * np.exp(6.0), rel=1e-6)
+
+
+def test_user_function_without_grad_records_nothing():
+    x = torch.tensor([2.0])
+    assert not Cube.apply(x).requires_grad
+
+
+def test_user_function_returning_wrong_number_of_gradients_errors():
+    class Bad(Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a + b
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    a = torch.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="returned 1 gradients, expected 2"):
+        Bad.apply(a, torch.ones(2)).sum().backward()
+
+
+def test_autograd_grad_returns_gradients_without_touching_grad():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    w = torch.tensor([3.0, 4.0], requires_grad=True)
+    y = (x * w).sum()
+    gx, gw = torch.autograd.grad(y, [x, w])
+    assert gx.tolist() == [3.0, 4.0] and gw.tolist() == [1.0, 2.0]
+    assert x.grad is None and w.grad is None
+
+
+def test_autograd_grad_of_unused_input_errors_unless_allowed():
+    x = torch.ones(2, requires_grad=True)
+    z = torch.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="allow_unused"):
+        torch.autograd.grad((x * 2).sum(), [x, z], retain_graph=True)
+    gx, gz = torch.autograd.grad((x * 2).sum(), [x, z], allow_unused=True)
+    assert gx.tolist() == [2.0, 2.0] and gz is None
+
+
+def test_create_graph_raises_not_implemented_with_clear_message():
+    x = torch.ones(2, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="higher-order"):
+        (x * x).sum().backward(create_graph=True)
+
+
+def test_diamond_graph_sums_both_paths():
+    """x feeds y and z, both feed out: d out/dx = dy/dx + dz/dx."""
+    x = torch.tensor([2.0, 3.0], requires_grad=True)
+    y = x * x
+    z = x.exp()
+    out = (y * z).sum()  # d/dx x²eˣ = (2x + x²)eˣ
+    out.backward()
+    expected = [(2 * v + v * v) * np.exp(v) for v in (2.0, 3.0)]
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-6)
+
+
+def test_tensor_used_twice_in_one_op_gets_both_gradients():
+    x = torch.tensor([3.0], requires_grad=True)
+    (x * x + x).sum().backward()
+    assert x.grad.tolist() == [7.0]
+
+
+def test_gradient_does_not_flow_into_integer_outputs():
+    x = torch.tensor([[1.0, 5.0], [7.0, 2.0]], requires_grad=True)
+    values, indices = x.max(dim=1)
+    assert values.requires_grad and not indices.requires_grad
+    values.sum().backward()
+    assert x.grad.tolist() == [[0.0, 1.0], [1.0, 0.0]]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU to mix devices")
+def test_mixing_devices_errors():
+    a = torch.ones(2, device="cpu")
+    b = torch.ones(2, device="cuda")
+    with pytest.raises(RuntimeError, match="same device"):
+        a + b
+
+
+def test_mixing_devices_error_message_via_fake_device():
+    """Without a GPU: a tensor that claims another device is enough to reach the same-device check."""
+    a = torch.ones(2)
+    b = torch.ones(2)
+    b.device = torch.device("cuda")  # only the label; no op reaches its (NumPy) array
+    with pytest.raises(RuntimeError, match="same device.*cpu.*cuda"):
+        a + b
