@@ -45,7 +45,37 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--top-k", "--top_k", type=int, default=200)
     sample.add_argument("--seed", type=int, default=1)
     sample.add_argument("--device", default="cpu")
+    experiment = commands.add_parser("experiment", help="run a lecture exercise or the ablation study", add_help=False)
+    experiment.add_argument("name", help="ablation, addition, pretrain-finetune or modern (`--help` after it)")
+    bench = commands.add_parser(
+        "bench", help="benchmarks beside PyTorch (same as `python -m benchmarks`)", add_help=False
+    )
+    bench.add_argument("what", nargs="?", default="--help")
     return parser
+
+
+EXPERIMENTS = {
+    "ablation": "gpt.experiments.ablation",
+    "addition": "gpt.experiments.addition",
+    "pretrain-finetune": "gpt.experiments.pretrain_finetune",
+    "modern": "gpt.experiments.modern",
+}
+
+
+def _experiment(args, extra) -> int:
+    """Each experiment is a module with ``main(argv) -> int``; this only finds it."""
+    import importlib
+
+    if args.name not in EXPERIMENTS:
+        print(f"gpt experiment: unknown experiment {args.name!r}; choose one of {sorted(EXPERIMENTS)}", file=sys.stderr)
+        return 2
+    return importlib.import_module(EXPERIMENTS[args.name]).main(extra)
+
+
+def _bench(args, extra) -> int:
+    from benchmarks.__main__ import main as bench_main
+
+    return bench_main([args.what, *extra] if args.what != "--help" else ["--help"])
 
 
 def _overrides(extra: list[str]) -> dict:
@@ -74,13 +104,17 @@ def _overrides(extra: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "train":
+    if extra and args.command not in ("train", "experiment", "bench"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "prepare":
             return _prepare(args)
         if args.command == "train":
             return _train(args, extra)
+        if args.command == "experiment":
+            return _experiment(args, extra)
+        if args.command == "bench":
+            return _bench(args, extra)
         return _sample(args)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"gpt {args.command}: error: {exc}", file=sys.stderr)
