@@ -118,15 +118,21 @@ class CharTokenizer:
             out.append(self.chars[token_id])
         return "".join(out)
 
+    def to_dict(self) -> dict:
+        return {"type": "char", "chars": self.chars}
+
+    @classmethod
+    def from_dict(cls, obj: dict, where: str = "vocabulary") -> CharTokenizer:
+        if not isinstance(obj, dict) or obj.get("type") != "char" or not isinstance(obj.get("chars"), list):
+            raise ValueError(f'{where} is not a character vocabulary: expected {{"type": "char", "chars": [...]}}')
+        return cls(obj["chars"])
+
     def save(self, path: str | os.PathLike) -> None:
-        _write_json(path, {"type": "char", "chars": self.chars})
+        _write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CharTokenizer:
-        obj = json.loads(Path(path).read_text(encoding="utf-8"))
-        if not isinstance(obj, dict) or obj.get("type") != "char" or not isinstance(obj.get("chars"), list):
-            raise ValueError(f'{path} is not a character vocabulary: expected {{"type": "char", "chars": [...]}}')
-        return cls(obj["chars"])
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")), str(path))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CharTokenizer):
@@ -166,6 +172,31 @@ class CharTokenizer:
 # os.replace is atomic, so an interrupted run never leaves a half-written train.bin that looks valid.
 
 
+def tokenizer_from_dict(obj: dict, where: str = "tokenizer"):
+    """A tokenizer from its JSON form: ``{"type": "char", ...}`` or ``{"type": "bpe", ...}``."""
+    kind = obj.get("type") if isinstance(obj, dict) else None
+    if kind == "char":
+        return CharTokenizer.from_dict(obj, where)
+    if kind == "bpe":
+        from .bpe import BPETokenizer
+
+        return BPETokenizer.from_dict(obj)
+    raise ValueError(f"{where}: unknown tokenizer type {kind!r} (expected 'char' or 'bpe')")
+
+
+def load_tokenizer(path: str | os.PathLike):
+    return tokenizer_from_dict(json.loads(Path(path).read_text(encoding="utf-8")), str(path))
+
+
+def encode_to_array(tokenizer, text: str) -> np.ndarray:
+    """Token ids as uint16 (the on-disk format), with a check that they fit."""
+    if isinstance(tokenizer, CharTokenizer):
+        return tokenizer.encode_array(text)
+    if tokenizer.vocab_size > MAX_VOCAB_SIZE:
+        raise ValueError(f"vocabulary of {tokenizer.vocab_size} tokens does not fit uint16 ids")
+    return np.asarray(tokenizer.encode(text), dtype=np.uint16)
+
+
 @contextlib.contextmanager
 def _atomic_open(path: str | os.PathLike):
     path = Path(path)
@@ -199,18 +230,37 @@ def _data_dir(data_dir: str | os.PathLike | None) -> Path:
     return Path(data_dir) if data_dir is not None else default_data_dir()
 
 
-def prepare_text(text: str, out_dir: str | os.PathLike, *, train_fraction: float = 0.9, source: str = "text") -> dict:
+def prepare_text(
+    text: str,
+    out_dir: str | os.PathLike,
+    *,
+    train_fraction: float = 0.9,
+    source: str = "text",
+    tokenizer: str = "char",
+    vocab_size: int | None = None,
+) -> dict:
     """Tokenize ``text`` and write train.bin, val.bin, vocab.json and meta.json into ``out_dir``.
 
-    The split is the lecture's: the first ``train_fraction`` of the characters train, the rest validate.
-    Returns the meta dict (also saved as meta.json).
+    The split is the lecture's: the first ``train_fraction`` of the characters train, the rest validate. The
+    text is split before tokenizing, so a char and a BPE dataset of one text validate on the same characters
+    (``val_chars`` in meta.json converts a loss per token into a loss per character). ``tokenizer="bpe"``
+    trains a byte-level BPE of ``vocab_size`` tokens on the train part only. Returns the meta dict.
     """
     if not 0.0 < train_fraction < 1.0:
         raise ValueError(f"train_fraction must be between 0 and 1, got {train_fraction}")
-    tokenizer = CharTokenizer.from_text(text)
-    ids = tokenizer.encode_array(text)
-    n = int(train_fraction * len(ids))
-    train, val = ids[:n], ids[n:]
+    n = int(train_fraction * len(text))
+    train_text, val_text = text[:n], text[n:]
+    if tokenizer == "char":
+        tok = CharTokenizer.from_text(text)  # the lecture's vocabulary: every character of the corpus
+    elif tokenizer == "bpe":
+        if vocab_size is None:
+            raise ValueError("a BPE tokenizer needs vocab_size (e.g. --vocab-size 512)")
+        from .bpe import BPETokenizer
+
+        tok = BPETokenizer.trained(train_text, vocab_size)
+    else:
+        raise ValueError(f"tokenizer must be 'char' or 'bpe', got {tokenizer!r}")
+    train, val = encode_to_array(tok, train_text), encode_to_array(tok, val_text)
     if len(train) == 0 or len(val) == 0:
         raise ValueError(
             f"a text of {len(text)} characters is too short to split into non-empty train "
@@ -221,11 +271,14 @@ def prepare_text(text: str, out_dir: str | os.PathLike, *, train_fraction: float
     for name, split in (("train.bin", train), ("val.bin", val)):
         with _atomic_open(out_dir / name) as f:
             split.tofile(f)
-    tokenizer.save(out_dir / "vocab.json")
+    tok.save(out_dir / "vocab.json")
     meta = {
-        "vocab_size": tokenizer.vocab_size,
+        "tokenizer": tokenizer,
+        "vocab_size": tok.vocab_size,
         "train_tokens": len(train),
         "val_tokens": len(val),
+        "train_chars": len(train_text),
+        "val_chars": len(val_text),
         "source": source,
         "sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
     }
@@ -247,7 +300,13 @@ def _decode_utf8(data: bytes, path: Path) -> str:
         raise ValueError(f"{path} is not valid UTF-8: byte offset {e.start}: {e.reason}") from None
 
 
-def prepare_text_file(path: str | os.PathLike, name: str, data_dir: str | os.PathLike | None = None) -> dict:
+def prepare_text_file(
+    path: str | os.PathLike,
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    tokenizer: str = "char",
+    vocab_size: int | None = None,
+) -> dict:
     """Prepare a UTF-8 text file as the dataset ``name`` in ``data_dir/name``; returns the meta dict."""
     if not name or name in (".", "..") or Path(name).name != name:
         raise ValueError(f"dataset name must be a plain directory name, got {name!r}")
@@ -255,7 +314,7 @@ def prepare_text_file(path: str | os.PathLike, name: str, data_dir: str | os.Pat
     text = _decode_utf8(_read_bytes(path, "input file"), path)
     if not text:
         raise ValueError(f"{path} is empty")
-    return prepare_text(text, _data_dir(data_dir) / name, source=str(path))
+    return prepare_text(text, _data_dir(data_dir) / name, source=str(path), tokenizer=tokenizer, vocab_size=vocab_size)
 
 
 def _check_shakespeare(data: bytes, where: str) -> None:
@@ -324,7 +383,7 @@ class Dataset:
     path: Path
     train: np.ndarray
     val: np.ndarray
-    tokenizer: CharTokenizer
+    tokenizer: CharTokenizer  # or a gpt.bpe.BPETokenizer: both have encode, decode, vocab_size, to_dict
     meta: dict
 
 
@@ -356,7 +415,7 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
     """Open a prepared dataset by name (``data_dir/name``) or by directory path."""
     path = resolve_dataset_dir(name_or_path, data_dir)
     meta = json.loads(_require(path / "meta.json").read_text(encoding="utf-8"))
-    tokenizer = CharTokenizer.load(_require(path / "vocab.json"))
+    tokenizer = load_tokenizer(_require(path / "vocab.json"))
     train, val = load_split(path, "train"), load_split(path, "val")
     # Cheap consistency check: catches files left over from a different corpus or an interrupted run.
     found = {"vocab_size": tokenizer.vocab_size, "train_tokens": len(train), "val_tokens": len(val)}

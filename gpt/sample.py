@@ -7,7 +7,7 @@ from pathlib import Path
 import tinygrad_edu as torch
 
 from . import checkpoint as ckpt
-from .data import CharTokenizer
+from .data import CharTokenizer, tokenizer_from_dict
 from .model import GPT, GPTConfig
 
 
@@ -18,7 +18,7 @@ def load_model(out_dir: str | Path, device: str = "cpu") -> tuple[GPT, CharToken
     dtype = torch.float64 if header["train_config"].get("dtype") == "float64" else torch.float32
     model = GPT(config).to(device, dtype)
     ckpt.load_model_state(model, arrays, Path(out_dir) / ckpt.FILENAME)
-    return model, CharTokenizer(header["vocab"]), header
+    return model, tokenizer_from_dict(header["tokenizer"], "the checkpoint's tokenizer"), header
 
 
 def generate_text(

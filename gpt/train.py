@@ -174,7 +174,7 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
                     "val_loss": last["val"],
                     "model_config": model_cfg.to_dict(),
                     "train_config": cfg.to_dict(),
-                    "vocab": dataset.tokenizer.chars,
+                    "tokenizer": dataset.tokenizer.to_dict(),
                     "rng": {"engine": torch.get_rng_state(), "batches": batch_rng.bit_generator.state},
                 }
                 ckpt.save_checkpoint(ckpt_path, model=model, optimizer=optimizer, meta=meta)
@@ -209,10 +209,11 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
 
 
 def _check_compatible(header: dict, model_cfg: GPTConfig, tokenizer: CharTokenizer, path: Path) -> None:
-    if header["vocab"] != tokenizer.chars:
+    if header["tokenizer"] != tokenizer.to_dict():
         raise ckpt.CheckpointError(
-            f"{path} was trained with another vocabulary ({len(header['vocab'])} characters) "
-            f"than the dataset's ({tokenizer.vocab_size}); use the same dataset to resume"
+            f"{path} was trained with another vocabulary (a {header['tokenizer'].get('type')} tokenizer of "
+            f"{header['model_config']['vocab_size']} tokens) than the dataset's ({tokenizer.vocab_size} tokens); "
+            "use the same dataset to resume"
         )
     diffs = ckpt.config_differences(header["model_config"], model_cfg.to_dict())
     if diffs:

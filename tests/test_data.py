@@ -155,9 +155,12 @@ def test_prepare_text_split_and_files(tmp_path):
     meta = prepare_text(text, out)
     n = int(0.9 * len(text))
     assert meta == {
+        "tokenizer": "char",
         "vocab_size": len(set(text)),
         "train_tokens": n,
         "val_tokens": len(text) - n,
+        "train_chars": n,
+        "val_chars": len(text) - n,
         "source": "text",
         "sha256": hashlib.sha256(text.encode()).hexdigest(),
     }

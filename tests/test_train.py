@@ -117,7 +117,7 @@ def test_checkpoint_is_atomic_and_loads_without_pickle(data_dir, tmp_path):
         assert "__meta__" in archive.files and any(k.startswith("optim/") for k in archive.files)
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
     header, _ = ckpt.read_checkpoint(path)
-    assert header["iter"] == 5 and header["vocab"][0] == "\n" and len(header["vocab"]) == 65
+    assert header["iter"] == 5 and header["tokenizer"]["chars"][0] == "\n" and len(header["tokenizer"]["chars"]) == 65
 
 
 def test_a_failed_write_keeps_the_previous_checkpoint(data_dir, tmp_path, monkeypatch):

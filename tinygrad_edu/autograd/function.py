@@ -58,7 +58,10 @@ class Op:
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         record = is_grad_enabled() and any(ctx.needs_input_grad)
         raw = [a._data if isinstance(a, Tensor) else a for a in args]
-        result = ctx._run_forward(raw, args, params)
+        try:
+            result = ctx._run_forward(raw, args, params)
+        except ValueError as exc:  # NumPy's shape errors don't say which op, nor what the inputs were
+            raise RuntimeError(f"{cls.__name__}: {exc} (inputs: {_describe(args, Tensor)})") from None
 
         outputs = result if isinstance(result, tuple) else (result,)
         out_dev = getattr(ctx, "output_device", dev)  # only ToDevice moves data between devices
@@ -103,6 +106,12 @@ def _common_device(op, args, Tensor):
                     f"{op.__name__}: expected all tensors on the same device, found {dev} and {a.device}"
                 )
     return dev if dev is not None else backend.CPU
+
+
+def _describe(args, Tensor) -> str:
+    return ", ".join(
+        f"{a.dtype.name} tensor of shape {tuple(a.shape)}" if isinstance(a, Tensor) else repr(a) for a in args
+    )
 
 
 def _versions_of_saved(ctx, args, outputs, Tensor):
