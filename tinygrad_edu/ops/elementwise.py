@@ -58,7 +58,10 @@ class Mul(Op):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        # keep only what backward reads: for `scores * scale` that spares a copy of the whole score tensor
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
+        ctx.shapes = (_shape(a), _shape(b))
         return a * b
 
     @staticmethod
@@ -66,8 +69,8 @@ class Mul(Op):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         return (
-            unbroadcast(grad * b, _shape(a)) if need_a else None,
-            unbroadcast(grad * a, _shape(b)) if need_b else None,
+            unbroadcast(grad * b, ctx.shapes[0]) if need_a else None,
+            unbroadcast(grad * a, ctx.shapes[1]) if need_b else None,
         )
 
 
@@ -76,7 +79,8 @@ class Div(Op):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
+        ctx.shapes = (_shape(a), _shape(b))
         return a / b
 
     @staticmethod
@@ -85,8 +89,8 @@ class Div(Op):
         need_a, need_b = ctx.needs_input_grad
         grad_over_b = grad / b
         return (
-            unbroadcast(grad_over_b, _shape(a)) if need_a else None,
-            unbroadcast(-grad_over_b * a / b, _shape(b)) if need_b else None,
+            unbroadcast(grad_over_b, ctx.shapes[0]) if need_a else None,
+            unbroadcast(-grad_over_b * a / b, ctx.shapes[1]) if need_b else None,
         )
 
 

@@ -25,7 +25,8 @@ class Linear(Op):
         out = rows @ weight.T
         if bias is not None:
             out += bias
-        ctx.save_for_backward(rows, weight)
+        need_x, need_w, _ = ctx.needs_input_grad
+        ctx.save_for_backward(rows if need_w else None, weight if need_x else None)
         ctx.in_shape = x.shape
         return out.reshape(*x.shape[:-1], weight.shape[0])
 
@@ -198,12 +199,15 @@ class Dropout(Op):
     @staticmethod
     def forward(ctx, x, *, p, generator):
         keep = generator.random(x.shape, dtype=x.dtype) >= p
-        scale = x.dtype.type(1 / (1 - p)) if p < 1 else x.dtype.type(0)
-        mask = keep * scale
-        ctx.save_for_backward(mask)
-        return x * mask
+        ctx.scale = x.dtype.type(1 / (1 - p)) if p < 1 else x.dtype.type(0)
+        ctx.save_for_backward(keep)  # a bool mask: a quarter of the memory of a float32 one
+        out = x * keep
+        out *= ctx.scale
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (mask,) = ctx.saved_tensors
-        return grad * mask
+        (keep,) = ctx.saved_tensors
+        out = grad * keep
+        out *= ctx.scale
+        return out
