@@ -27,6 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     text.add_argument("--input", required=True, help="the text file")
     text.add_argument("--name", required=True, help="the dataset's name (a folder under the data directory)")
     text.add_argument("--data-dir")
+    text.add_argument(
+        "--tokenizer",
+        choices=["char", "bpe"],
+        default="char",
+        help="characters (the lecture's) or byte-level BPE trained on the train split",
+    )
+    text.add_argument("--vocab-size", "--vocab_size", type=int, help="BPE vocabulary size, e.g. 512")
 
     train = commands.add_parser(
         "train",
@@ -47,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--device", default="cpu")
     experiment = commands.add_parser("experiment", help="run a lecture exercise or the ablation study", add_help=False)
     experiment.add_argument("name", help="ablation, addition, pretrain-finetune or modern (`--help` after it)")
+    attention = commands.add_parser("attention", help="heat maps of every layer's and head's attention", add_help=False)
+    attention.add_argument("args", nargs="*", help="see `gpt attention --help`")
     bench = commands.add_parser(
         "bench", help="benchmarks beside PyTorch (same as `python -m benchmarks`)", add_help=False
     )
@@ -104,7 +113,7 @@ def _overrides(extra: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("train", "experiment", "bench"):
+    if extra and args.command not in ("train", "experiment", "bench", "attention"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "prepare":
@@ -115,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             return _experiment(args, extra)
         if args.command == "bench":
             return _bench(args, extra)
+        if args.command == "attention":
+            from .attention import main as attention_main
+
+            return attention_main([*args.args, *extra])
         return _sample(args)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"gpt {args.command}: error: {exc}", file=sys.stderr)
@@ -128,7 +141,9 @@ def _prepare(args) -> int:
         meta = prepare_shakespeare(input_path=args.input, data_dir=args.data_dir)
         name = "shakespeare"
     else:
-        meta = prepare_text_file(args.input, args.name, data_dir=args.data_dir)
+        meta = prepare_text_file(
+            args.input, args.name, data_dir=args.data_dir, tokenizer=args.tokenizer, vocab_size=args.vocab_size
+        )
         name = args.name
     print(
         f"prepared {name} in {resolve_dataset_dir(name, args.data_dir)}: vocabulary {meta['vocab_size']}, "

@@ -1,0 +1,117 @@
+"""``gpt attention``: heat maps of a trained GPT's attention weights for a prompt, one PNG per layer.
+
+Each layer's picture is a grid with one heat map per head. Row i is the query at token i, column j the key at
+token j; the colour is how much of token i's output comes from token j (each row sums to 1). The causal mask
+shows as the empty upper triangle: no token can look at the future. Typical patterns to look for: a head that
+always looks at the previous character, one that looks at the start of the current word, one that spreads its
+attention evenly (an average of the past).
+
+The weights come from ``GPT.attention_maps``, which runs the normal forward with ``return_attention=True``;
+the tests check that asking for the weights does not change the model's outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import tinygrad_edu as torch
+
+MATPLOTLIB_HINT = 'gpt attention draws with matplotlib: pip install -e ".[plot]" (or pip install matplotlib)'
+# characters that would be invisible (or break the line) as tick labels
+_VISIBLE = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}
+
+
+def token_labels(tokenizer, ids: list[int]) -> list[str]:
+    """What each token spells, with whitespace made visible, for the axes of the heat maps."""
+    labels = []
+    for i in ids:
+        text = tokenizer.token_str(i) if hasattr(tokenizer, "token_str") else tokenizer.decode([i])
+        labels.append("".join(_VISIBLE.get(ch, ch) for ch in text))
+    return labels
+
+
+def attention_weights(model, tokenizer, prompt: str, device: str = "cpu") -> list[np.ndarray]:
+    """One array per layer, (n_head, T, T), of the attention weights after softmax for ``prompt``.
+
+    A prompt longer than the model's context is cut to its last ``block_size`` tokens, as sampling does.
+    """
+    ids = tokenizer.encode(prompt)
+    if not ids:
+        raise ValueError("the prompt is empty")
+    ids = ids[-model.config.block_size :]
+    idx = torch.tensor([ids], dtype=torch.long, device=device)
+    maps = model.attention_maps(idx)
+    return [np.asarray(m[0].cpu().numpy() if hasattr(m, "cpu") else m[0].numpy(), dtype=np.float64) for m in maps]
+
+
+def plot_layer(weights: np.ndarray, labels: list[str], title: str, path: str | Path) -> Path:
+    """Save one layer's heads, (n_head, T, T), as a grid of heat maps with ``labels`` on both axes."""
+    try:
+        from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend needed
+    except ImportError:
+        raise ImportError(MATPLOTLIB_HINT) from None
+
+    n_head, T, _ = weights.shape
+    cols = min(n_head, 4)
+    rows = (n_head + cols - 1) // cols
+    cell = max(3.0, 0.22 * T + 1.2)  # inches per heat map: big enough that every character stays legible
+    fig = Figure(figsize=(cols * cell, rows * cell + 0.6), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    fontsize = 8 if T <= 40 else 6
+    for h in range(rows * cols):
+        ax = axes[h // cols][h % cols]
+        if h >= n_head:
+            ax.axis("off")
+            continue
+        # mask the future (exactly 0 after softmax) so the causal triangle shows as blank, not as dark blue
+        shown = np.ma.masked_where(np.triu(np.ones((T, T), dtype=bool), k=1), weights[h])
+        image = ax.imshow(shown, cmap="viridis", vmin=0.0, vmax=1.0)
+        ax.set_title(f"head {h}", fontsize=10)
+        ax.set_xticks(range(T), labels, fontsize=fontsize)
+        ax.set_yticks(range(T), labels, fontsize=fontsize)
+        ax.set_xlabel("key (attended to)", fontsize=8)
+        ax.set_ylabel("query (attending)", fontsize=8)
+    fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
+    fig.suptitle(title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def save_attention_maps(model, tokenizer, prompt: str, save_dir: str | Path, device: str = "cpu") -> list[Path]:
+    """Write ``layer_<i>.png`` for every layer into ``save_dir``; returns the paths."""
+    ids = tokenizer.encode(prompt)[-model.config.block_size :]
+    labels = token_labels(tokenizer, ids)
+    paths = []
+    for layer, weights in enumerate(attention_weights(model, tokenizer, prompt, device)):
+        title = f"layer {layer}: attention weights for {tokenizer.decode(ids)!r}"
+        paths.append(plot_layer(weights, labels, title, Path(save_dir) / f"layer_{layer}.png"))
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="gpt attention", description="Heat maps of every layer's and head's attention for a prompt."
+    )
+    parser.add_argument("--out-dir", "--out_dir", default="out/baby", help="the training run (holds ckpt.npz)")
+    parser.add_argument("--prompt", default="First Citizen:\nBefore we proceed", help="the text to look at")
+    parser.add_argument("--save-dir", help="where the PNGs go (default: OUT_DIR/attention)")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+
+    from .sample import load_model
+
+    model, tokenizer, _ = load_model(args.out_dir, args.device)
+    save_dir = Path(args.save_dir) if args.save_dir else Path(args.out_dir) / "attention"
+    for path in save_attention_maps(model, tokenizer, args.prompt, save_dir, args.device):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

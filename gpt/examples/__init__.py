@@ -1,0 +1,1 @@
+"""Runnable examples for learners: ``python -m gpt.examples.NAME``."""
