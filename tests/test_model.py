@@ -314,7 +314,7 @@ def test_gradcheck_loss_wrt_parameters(overrides):
     ids=["default", "rope-swiglu", "single-head-no-ln", "bare-attention"],
 )
 def test_matches_pytorch(torch, overrides):
-    from torch_gpt import TorchGPT
+    from benchmarks.torch_gpt import TorchGPT
 
     config = GPTConfig(vocab_size=65, block_size=16, n_layer=2, n_head=4, n_embd=32, **overrides)
     ours = GPT(config).double()

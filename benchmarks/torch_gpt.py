@@ -1,5 +1,9 @@
-"""The GPT of ``gpt/model.py`` written again in PyTorch, as an oracle: same module names, so a state_dict moves
-across unchanged. Imported only by tests that have the ``torch`` fixture (PyTorch installed)."""
+"""The GPT of ``gpt/model.py`` written again in PyTorch: same architecture, same module names (so a state_dict
+moves across unchanged), same dropout placement.
+
+Two uses: the oracle of ``tests/test_model.py`` (logits and loss must agree), and the PyTorch side of the
+benchmarks (``python -m benchmarks train``), where it is also the loss-curve reference. Importing this module
+imports PyTorch, so the benchmarks import it only when PyTorch is installed."""
 
 from __future__ import annotations
 
@@ -33,6 +37,8 @@ class CausalSelfAttention(nn.Module):
         self.rope = c.position_embedding == "rope"
         self.c_attn = nn.Linear(c.n_embd, 3 * c.n_embd, bias=c.bias)
         self.c_proj = nn.Linear(c.n_embd, c.n_embd, bias=c.bias)
+        self.attn_dropout = nn.Dropout(c.dropout)
+        self.resid_dropout = nn.Dropout(c.dropout)
         self.register_buffer("mask", torch.tril(torch.ones(c.block_size, c.block_size, dtype=torch.bool)), False)
         if self.rope:
             cos, sin = rope_tables(c.block_size, self.hs)
@@ -47,7 +53,8 @@ class CausalSelfAttention(nn.Module):
             q, k = (apply_rope(t, self.rope_cos[:T], self.rope_sin[:T]) for t in (q, k))
         att = (q @ k.transpose(-2, -1)) * self.scale
         att = F.softmax(att.masked_fill(~self.mask[:T, :T], float("-inf")), dim=-1)
-        return self.c_proj((att @ v).transpose(1, 2).reshape(B, T, C))
+        att = self.attn_dropout(att)
+        return self.resid_dropout(self.c_proj((att @ v).transpose(1, 2).reshape(B, T, C)))
 
 
 class MLP(nn.Module):
@@ -55,9 +62,10 @@ class MLP(nn.Module):
         super().__init__()
         self.c_fc = nn.Linear(c.n_embd, 4 * c.n_embd, bias=c.bias)
         self.c_proj = nn.Linear(4 * c.n_embd, c.n_embd, bias=c.bias)
+        self.dropout = nn.Dropout(c.dropout)
 
     def forward(self, x):
-        return self.c_proj(F.gelu(self.c_fc(x)))
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
 
 
 class SwiGLU(nn.Module):
@@ -67,9 +75,10 @@ class SwiGLU(nn.Module):
         self.w1 = nn.Linear(c.n_embd, h, bias=c.bias)
         self.w3 = nn.Linear(c.n_embd, h, bias=c.bias)
         self.w2 = nn.Linear(h, c.n_embd, bias=c.bias)
+        self.dropout = nn.Dropout(c.dropout)
 
     def forward(self, x):
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+        return self.dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
 
 
 class Block(nn.Module):
@@ -96,6 +105,7 @@ class TorchGPT(nn.Module):
         super().__init__()
         self.wte = nn.Embedding(c.vocab_size, c.n_embd)
         self.wpe = nn.Embedding(c.block_size, c.n_embd) if c.position_embedding == "learned" else None
+        self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList([Block(c) for _ in range(c.n_layer)])
         self.ln_f = nn.LayerNorm(c.n_embd, bias=c.bias) if c.layer_norm else nn.Identity()
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
@@ -105,7 +115,8 @@ class TorchGPT(nn.Module):
     def forward(self, idx, targets=None):
         x = self.wte(idx)
         if self.wpe is not None:
-            x = x + self.wpe(torch.arange(idx.shape[1]))
+            x = x + self.wpe(torch.arange(idx.shape[1], device=idx.device))
+        x = self.drop(x)
         for block in self.blocks:
             x = block(x)
         logits = self.lm_head(self.ln_f(x))

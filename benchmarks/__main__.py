@@ -1,0 +1,103 @@
+"""``python -m benchmarks WHAT [options]`` (also ``gpt bench WHAT ...``): tinygrad_edu beside PyTorch.
+
+WHAT is one of ``ops``, ``train``, ``scaling``, ``profile``, ``peak`` or ``all`` (peak, ops, train, scaling,
+profile, in that order). Each writes ``<name>.json`` (every sample summary, the machine, versions, date, commit
+and the exact command), ``<name>.md`` (a table with the ratio ours / PyTorch in every row) and ``<name>.png``
+under ``--out`` (default ``benchmarks/results``). Without PyTorch everything runs, minus the PyTorch columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import common
+
+COMMANDS = ("ops", "train", "scaling", "profile", "peak", "all")
+ALL_ORDER = ("peak", "ops", "train", "scaling", "profile")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Benchmarks of tinygrad_edu beside PyTorch (see benchmarks/README.md for what each number means).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "ops      single ops at GPT shapes, forward and forward+backward\n"
+            "train    a training step of the presets: ms/step, tokens/s, peak memory, % of matmul peak\n"
+            "scaling  step time and memory vs block size (64..1024) and width (64..768), log axes\n"
+            "profile  per-op profile of one training step (forward, backward, optimizer, overhead)\n"
+            "peak     the machine's float32 matmul FLOP/s (the 'peak' the other results refer to)\n"
+            "all      all of the above, one after the other"
+        ),
+    )
+    parser.add_argument("what", choices=COMMANDS, help="which benchmark")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cpu (NumPy) or cuda (CuPy)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed repeats per measurement (default: per benchmark; train/scaling/profile: steps)",
+    )
+    parser.add_argument("--warmup", type=int, default=None, help="untimed warm-up rounds (default: per benchmark)")
+    parser.add_argument("--steps", type=int, default=None, help="timed training steps (train, scaling, profile)")
+    parser.add_argument("--presets", default="baby,lecture", help="comma-separated presets (default baby,lecture)")
+    parser.add_argument("--out", default=str(common.DEFAULT_OUT), help="results directory (default %(default)s)")
+    parser.add_argument("--quick", action="store_true", help="tiny shapes and few repeats (tests, smoke runs)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for NumPy's BLAS and PyTorch alike (default: the BLAS's own setting)",
+    )
+    parser.add_argument("--no-memory", action="store_true", help="scaling: skip the peak-memory processes")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    args.command = common.command_line(argv)
+    args.presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    args.out = Path(args.out)
+    common.check_device(args.device)
+
+    torch = common.import_torch()
+    saved = (common.blas_threads()[0], torch.get_num_threads() if torch is not None else None)
+    try:
+        threads = common.match_torch_threads(torch, args.threads)
+        return _run(args, torch, threads)
+    finally:  # called in-process (tests, `gpt bench`): leave the thread settings as they were
+        if args.threads is not None:
+            common.set_blas_threads(saved[0])
+        if torch is not None:
+            torch.set_num_threads(saved[1])
+
+
+def _run(args, torch, threads: int) -> int:
+    args.machine = common.machine_info(args.device)
+    print(common.machine_line(args.machine))
+    if common.busy_warning(args.machine):
+        print(common.busy_warning(args.machine))
+    if torch is None:
+        print("PyTorch is not installed: running without the PyTorch columns")
+    elif not common.torch_on(torch, args.device):
+        print(f"PyTorch has no {args.device} support here: running without the PyTorch columns")
+    else:
+        print(f"threads: NumPy BLAS {threads} ({args.machine['numpy_blas_threads_source']}), PyTorch {threads}")
+
+    from . import ops, peak, profile, scaling, train
+
+    modules = {"peak": peak, "ops": ops, "train": train, "scaling": scaling, "profile": profile}
+    todo = ALL_ORDER if args.what == "all" else (args.what,)
+    status = 0
+    for what in todo:
+        t0 = time.perf_counter()
+        status |= modules[what].run(args, torch)
+        print(f"{what}: done in {time.perf_counter() - t0:.1f} s\n")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
