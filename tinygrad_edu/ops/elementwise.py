@@ -362,12 +362,24 @@ _ERFC_COEFFICIENTS = (
 )
 
 
-def normal_cdf_float32(xp, a):
+def normal_cdf_float32(xp, a, block: int = 1 << 16):
     """Φ(a) for float32 in about 15 in-place array passes, twice as fast as SciPy's erf on the CPU.
 
     Φ(-|a|) = erfc(|a|/√2)/2 is computed directly, so the left tail keeps its relative accuracy (about 1e-5,
     float32 rounding through exp) where ½(1 + erf(a/√2)) would cancel to 0. float64 inputs use SciPy's erf.
+    On the CPU a large array goes through in blocks of ``block`` elements, so that the passes run in cache
+    rather than in memory (almost 3x faster at the lecture's sizes); a GPU wants one launch per pass instead.
     """
+    if a.size > block and xp.__name__ == "numpy":
+        flat = a.reshape(-1)
+        out = xp.empty_like(flat)
+        for start in range(0, flat.size, block):
+            out[start : start + block] = _normal_cdf_block(xp, flat[start : start + block])
+        return out.reshape(a.shape)
+    return _normal_cdf_block(xp, a)
+
+
+def _normal_cdf_block(xp, a):
     dtype = a.dtype.type
     z = xp.abs(a) * dtype(1 / math.sqrt(2))
     t = 1 / (1 + dtype(0.5) * z)
