@@ -152,8 +152,10 @@ class CrossEntropy(Op):
         if reduction == "none":
             return losses
         total = losses.sum()
-        # mean over zero kept rows is 0/0 = nan, as in PyTorch
-        return total / x.dtype.type(count) if reduction == "mean" else total
+        if reduction == "sum":
+            return total
+        # the mean over zero kept rows is 0/0 = nan, as in PyTorch: returned as such, without a division warning
+        return total / x.dtype.type(count) if count else xp.asarray(xp.nan, dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
