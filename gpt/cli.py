@@ -55,7 +55,6 @@ def _parser() -> argparse.ArgumentParser:
     experiment = commands.add_parser("experiment", help="run a lecture exercise or the ablation study", add_help=False)
     experiment.add_argument("name", help="ablation, addition, pretrain-finetune or modern (`--help` after it)")
     attention = commands.add_parser("attention", help="heat maps of every layer's and head's attention", add_help=False)
-    attention.add_argument("args", nargs="*", help="see `gpt attention --help`")
     bench = commands.add_parser(
         "bench", help="benchmarks beside PyTorch (same as `python -m benchmarks`)", add_help=False
     )
@@ -127,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "attention":
             from .attention import main as attention_main
 
-            return attention_main([*args.args, *extra])
+            return attention_main(extra)
         return _sample(args)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"gpt {args.command}: error: {exc}", file=sys.stderr)

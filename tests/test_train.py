@@ -200,6 +200,9 @@ def test_cli_end_to_end_prepare_train_resume_sample(data_dir, tmp_path, capsys, 
     assert first.startswith("ROMEO:") and len(first.rstrip("\n")) >= 36
     main(["sample", "--out-dir", str(out), "--prompt", "ROMEO:", "--max-new-tokens", "30", "--seed", "3"])
     assert capsys.readouterr().out == first  # the same seed samples the same text
+    pytest.importorskip("matplotlib", reason="attention maps need matplotlib")
+    assert main(["attention", "--out-dir", str(out), "--prompt", "ROMEO: ", "--save-dir", str(tmp_path / "att")]) == 0
+    assert sorted(p.name for p in (tmp_path / "att").iterdir()) == ["layer_0.png"]  # the tiny preset: one layer
 
 
 def test_cli_errors_are_one_clear_line(data_dir, tmp_path, capsys):
