@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--device", default="cpu")
     experiment = commands.add_parser("experiment", help="run a lecture exercise or the ablation study", add_help=False)
     experiment.add_argument("name", help="ablation, addition, pretrain-finetune or modern (`--help` after it)")
-    attention = commands.add_parser("attention", help="heat maps of every layer's and head's attention", add_help=False)
+    commands.add_parser("attention", help="heat maps of every layer's and head's attention", add_help=False)
     bench = commands.add_parser(
         "bench", help="benchmarks beside PyTorch (same as `python -m benchmarks`)", add_help=False
     )
