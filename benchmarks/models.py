@@ -71,7 +71,32 @@ def token_batches(setup: dict, count: int = 4, seed: int = 0) -> list[tuple[np.n
     return out
 
 
-class OursStep:
+class _Step:
+    """One training step, written once for both libraries: ``lib`` is ``tinygrad_edu`` or ``torch``, and the
+    subclasses build ``model``, ``optimizer`` and ``clip`` with it. Calling runs a step and returns the loss."""
+
+    def _use_batches(self, lib, setup: dict, device: str, batches) -> None:
+        self._lib = lib
+        batches = batches if batches is not None else token_batches(setup)
+        self.batches = [(lib.from_numpy(x).to(device), lib.from_numpy(y).to(device)) for x, y in batches]
+        self.i = 0
+        self.losses: list[float] = []
+
+    def __call__(self) -> float:
+        x, y = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        _, loss = self.model(x, y)
+        loss.backward()
+        if self.clip:
+            self._lib.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        value = loss.item()
+        self.losses.append(value)
+        return value
+
+
+class OursStep(_Step):
     """A training step of ``gpt.model.GPT`` on tinygrad_edu; calling it runs one step and returns the loss."""
 
     impl = "ours"
@@ -87,30 +112,13 @@ class OursStep:
         self.model.train()
         self.optimizer = configure_optimizer(self.model, self.train_cfg)
         self.clip = self.train_cfg.grad_clip
-        self._tg = tg
-        batches = batches if batches is not None else token_batches(setup)
-        self.batches = [(tg.from_numpy(x).to(device), tg.from_numpy(y).to(device)) for x, y in batches]
-        self.i = 0
-        self.losses: list[float] = []
-
-    def __call__(self) -> float:
-        x, y = self.batches[self.i % len(self.batches)]
-        self.i += 1
-        _, loss = self.model(x, y)
-        loss.backward()
-        if self.clip:
-            self._tg.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        value = loss.item()
-        self.losses.append(value)
-        return value
+        self._use_batches(tg, setup, device, batches)
 
     def state_dict_numpy(self) -> dict:
         return {k: v.numpy() for k, v in self.model.state_dict().items()}
 
 
-class TorchStep:
+class TorchStep(_Step):
     """The same step in PyTorch with ``benchmarks.torch_gpt.TorchGPT``, starting from ``weights`` (a state dict
     of NumPy arrays, normally ours) so both implementations start from identical parameters."""
 
@@ -135,24 +143,7 @@ class TorchStep:
         t = self.train_cfg
         self.optimizer = torch.optim.AdamW(groups, lr=t.learning_rate, betas=(t.beta1, t.beta2))
         self.clip = t.grad_clip
-        self._torch = torch
-        batches = batches if batches is not None else token_batches(setup)
-        self.batches = [(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)) for x, y in batches]
-        self.i = 0
-        self.losses: list[float] = []
-
-    def __call__(self) -> float:
-        x, y = self.batches[self.i % len(self.batches)]
-        self.i += 1
-        _, loss = self.model(x, y)
-        loss.backward()
-        if self.clip:
-            self._torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        value = loss.item()
-        self.losses.append(value)
-        return value
+        self._use_batches(torch, setup, device, batches)
 
 
 def make_steps(setup: dict, device: str, torch_available: bool, seed: int = 1337) -> dict:

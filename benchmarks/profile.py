@@ -118,7 +118,7 @@ def phased_step(step, sync, profiler: OpProfiler | None = None) -> dict:
     ``profiler`` is told the phase, so op calls are charged to forward only while the model runs forward."""
     x, y = step.batches[step.i % len(step.batches)]
     step.i += 1
-    clip = step._tg.nn.utils.clip_grad_norm_ if step.impl == "ours" else step._torch.nn.utils.clip_grad_norm_
+    clip = step._lib.nn.utils.clip_grad_norm_
     out = {}
     t = time.perf_counter()
 
