@@ -1,12 +1,13 @@
 """Where the time of one training step goes: per op class, forward and backward, the optimizer, and the rest.
 
-How: for the profiled steps only, this module wraps (monkeypatches; the engine's code is unchanged)
+How: for the profiled steps only, this module
 
-* ``tinygrad_edu.autograd.function.Op.apply``, which every op's forward goes through. Times are *exclusive*: an op
-  whose forward calls other ops (a ``Function``) is charged only for its own time. The time includes the op's
-  graph bookkeeping (wrapping outputs, recording inputs), because that is part of what an op costs here.
-* ``_run_backward`` of every op class that defines it: the engine calls it once per op during ``backward()``.
-  Ops that a backward itself calls are charged to that backward.
+* observes every op's forward through the engine's op observer (``tinygrad_edu.autograd.graph.observe_ops``;
+  every op goes through ``apply``). Times are *exclusive*: an op whose forward calls other ops (a
+  ``Function``) is charged only for its own time. The time includes the op's graph bookkeeping (wrapping
+  outputs, recording inputs), because that is part of what an op costs here;
+* wraps (monkeypatches) ``_run_backward`` of every op class that defines it: the engine calls it once per op
+  during ``backward()``. Ops that a backward itself calls are charged to that backward;
 
 and times the phases of the step with a clock around each: forward (``model(x, y)``), backward, gradient
 clipping, ``AdamW.step()``, ``zero_grad()``. The rows are then:
@@ -46,28 +47,29 @@ class OpProfiler:
         self._patched: list[tuple[type, str, object]] = []
 
     def __enter__(self):
-        from tinygrad_edu.autograd.function import Op
+        from tinygrad_edu.autograd import graph
+        from tinygrad_edu.ops.op import Op
 
-        original_apply = Op.__dict__["apply"].__func__
         prof = self
 
-        def apply(cls, *args, **kwargs):
+        def observe(op_class, run):
             if prof._in_backward or prof.phase != "forward":
-                return original_apply(cls, *args, **kwargs)
+                return run()
             prof._stack.append(0.0)
             t0 = time.perf_counter()
             try:
-                return original_apply(cls, *args, **kwargs)
+                return run()
             finally:
                 elapsed = time.perf_counter() - t0
                 children = prof._stack.pop()
-                entry = prof.forward[cls.__name__]
+                entry = prof.forward[op_class.__name__]
                 entry[0] += elapsed - children
                 entry[1] += 1
                 if prof._stack:
                     prof._stack[-1] += elapsed
 
-        self._patch(Op, "apply", classmethod(apply))
+        self._observing = graph.observe_ops(observe)
+        self._observing.__enter__()
         for cls in _subclasses(Op):
             if "_run_backward" in cls.__dict__:
                 self._patch(cls, "_run_backward", self._wrap_backward(cls.__dict__["_run_backward"]))
@@ -97,6 +99,7 @@ class OpProfiler:
         setattr(cls, name, value)
 
     def __exit__(self, *exc):
+        self._observing.__exit__(None, None, None)
         for cls, name, original in reversed(self._patched):
             setattr(cls, name, original)
         self._patched.clear()

@@ -277,10 +277,12 @@ def test_autograd_grad_of_unused_input_errors_unless_allowed():
     assert gx.tolist() == [2.0, 2.0] and gz is None
 
 
-def test_create_graph_raises_not_implemented_with_clear_message():
-    x = torch.ones(2, requires_grad=True)
-    with pytest.raises(NotImplementedError, match="higher-order"):
-        (x * x).sum().backward(create_graph=True)
+def test_create_graph_gives_a_differentiable_gradient():
+    x = torch.tensor([1.0, -2.0], requires_grad=True)
+    (x * x * x).sum().backward(create_graph=True)  # x.grad = 3x², recorded
+    assert x.grad.tolist() == [3.0, 12.0] and x.grad.grad_fn is not None
+    (second,) = torch.autograd.grad(x.grad.sum(), x)  # d(Σ3x²)/dx = 6x
+    assert second.tolist() == [6.0, -12.0]
 
 
 def test_diamond_graph_sums_both_paths():

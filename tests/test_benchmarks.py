@@ -136,13 +136,15 @@ def test_interleaved_alternates_and_counts_samples():
 
 def test_profiler_restores_the_engine():
     from benchmarks.profile import OpProfiler
-    from tinygrad_edu.autograd.function import Function, Op
+    from tinygrad_edu.autograd import graph
+    from tinygrad_edu.autograd.function import Function
+    from tinygrad_edu.ops.op import Op
 
-    before = (Op.__dict__["apply"], Op.__dict__["_run_backward"], Function.__dict__["_run_backward"])
+    before = (list(graph._op_observers), Op.__dict__["_run_backward"], Function.__dict__["_run_backward"])
     with OpProfiler() as prof:
         import tinygrad_edu as tg
 
         x = tg.randn(4, 3, requires_grad=True)
         (x * 2).sum().backward()
     assert prof.forward and prof.backward
-    assert (Op.__dict__["apply"], Op.__dict__["_run_backward"], Function.__dict__["_run_backward"]) == before
+    assert (list(graph._op_observers), Op.__dict__["_run_backward"], Function.__dict__["_run_backward"]) == before

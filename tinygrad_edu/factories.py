@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy
 
 from . import backend, dtypes
+from .autograd.graph import apply
 from .ops import movement as M
 from .tensor import Tensor, _result_dtype, _same_device, _shape_arg
 
@@ -225,7 +226,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
             raise RuntimeError(
                 f"cat: sizes of tensors must match except in dimension {dim}: got {[tuple(x.shape) for x in tensors]}"
             )
-    return M.Cat.apply(*tensors, dim=axis)
+    return apply(M.Cat, *tensors, dim=axis)
 
 
 concat = concatenate = cat
@@ -237,7 +238,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
     if len(shapes) > 1:
         raise RuntimeError(f"stack expects each tensor to be equal size, got shapes {sorted(shapes)}")
     axis = dim % (tensors[0].dim() + 1)
-    return M.Stack.apply(*tensors, dim=axis)
+    return apply(M.Stack, *tensors, dim=axis)
 
 
 def where(condition: Tensor, input, other) -> Tensor:
@@ -252,7 +253,7 @@ def where(condition: Tensor, input, other) -> Tensor:
             pieces.append(x if x._data.dtype == dtype else x.to(dtypes.from_numpy(dtype)))
         else:
             pieces.append(dtype.type(x))
-    return M.Where.apply(condition, *pieces)
+    return apply(M.Where, condition, *pieces)
 
 
 def tril(t: Tensor, diagonal: int = 0) -> Tensor:

@@ -14,8 +14,9 @@ import numbers
 import numpy
 
 from . import backend, dtypes
-from .autograd import engine
+from .autograd import engine, graph
 from .autograd.grad_mode import is_grad_enabled
+from .autograd.graph import apply
 from .ops import elementwise as E
 from .ops import movement as M
 from .ops import nn_ops as N
@@ -239,33 +240,21 @@ class Tensor:
         self._hooks[key] = hook
         return _HookHandle(self._hooks, key)
 
-    def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf), weighted by ``gradient``, into every leaf's ``.grad``."""
-        if create_graph:
-            raise NotImplementedError(
-                "create_graph=True: this engine writes backward passes on arrays, so it does not record "
-                "graphs of gradients (no higher-order derivatives)"
-            )
+    def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False, inputs=None):
+        """Accumulate d(self)/d(leaf), weighted by ``gradient``, into every leaf's ``.grad`` (or only into those of
+        ``inputs``). With ``create_graph=True`` the backward pass is recorded too, so that the gradients can be
+        differentiated again (the graph is then kept, as if ``retain_graph=True``)."""
         if not self.requires_grad:
             raise RuntimeError(
                 "element 0 of tensors does not require grad and does not have a grad_fn: nothing to backpropagate"
             )
-        if gradient is None:
-            if self._data.size != 1:
-                raise RuntimeError(
-                    f"backward() on a tensor of shape {tuple(self.shape)}: grad can be created implicitly only "
-                    "for scalar outputs; pass gradient= with the tensor's shape"
-                )
-            seed = self._xp.ones(self._data.shape, dtype=self._data.dtype)
-        else:
-            gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient, device=self.device)
-            if gradient.shape != self.shape:
-                raise RuntimeError(
-                    f"backward: gradient has shape {tuple(gradient.shape)} but the tensor has {tuple(self.shape)}"
-                )
-            _same_device("backward", self, gradient)
-            seed = gradient._data.astype(self._data.dtype, copy=False)
-        engine.run_backward(self, seed, retain_graph=bool(retain_graph))
+        seed = engine.seed_for(self, gradient, create_graph, "backward")
+        if inputs is not None:
+            inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+            if not inputs:
+                raise RuntimeError("backward: inputs= was given but is empty")
+        retain = create_graph if retain_graph is None else bool(retain_graph)
+        engine.backward([self], [seed], retain_graph=retain, create_graph=create_graph, inputs=inputs)
 
     # -- in-place writes (only where the graph does not need the old values) ----------------------------
     def _check_inplace(self, what: str) -> None:
@@ -374,7 +363,7 @@ class Tensor:
         return _binary(R.MatMul, other, self)
 
     def __neg__(self):
-        return E.Neg.apply(self)
+        return apply(E.Neg, self)
 
     def __pos__(self):
         return self
@@ -467,34 +456,37 @@ class Tensor:
 
     # -- unary math -----------------------------------------------------------------------------------------
     def exp(self):
-        return E.Exp.apply(_float(self))
+        return apply(E.Exp, _float(self))
 
     def log(self):
-        return E.Log.apply(_float(self))
+        return apply(E.Log, _float(self))
 
     def sqrt(self):
-        return E.Sqrt.apply(_float(self))
+        return apply(E.Sqrt, _float(self))
 
     def rsqrt(self):
         return 1 / self.sqrt()
 
     def tanh(self):
-        return E.Tanh.apply(_float(self))
+        return apply(E.Tanh, _float(self))
 
     def sigmoid(self):
-        return E.Sigmoid.apply(_float(self))
+        return apply(E.Sigmoid, _float(self))
 
     def relu(self):
-        return E.Relu.apply(self)
+        return apply(E.Relu, self)
 
     def abs(self):
-        return E.Abs.apply(self)
+        return apply(E.Abs, self)
+
+    def erf(self):
+        return apply(E.Erf, _float(self))
 
     def sin(self):
-        return E.Sin.apply(_float(self))
+        return apply(E.Sin, _float(self))
 
     def cos(self):
-        return E.Cos.apply(_float(self))
+        return apply(E.Cos, _float(self))
 
     def square(self):
         return self * self
@@ -505,7 +497,7 @@ class Tensor:
         source = self
         if not self.dtype.is_floating_point and any(isinstance(b, builtins.float) for b in (min, max)):
             source = self.float()  # a float bound makes the result float, as in PyTorch
-        return E.Clamp.apply(source, min=min, max=max)
+        return apply(E.Clamp, source, min=min, max=max)
 
     clip = clamp
 
@@ -516,17 +508,20 @@ class Tensor:
         return -_binary(E.Maximum, -self, -other if isinstance(other, Tensor) else -_array_of(other, self))
 
     # -- reductions -----------------------------------------------------------------------------------------
-    def sum(self, dim=None, keepdim: bool = False, dtype=None):
+    def sum(self, dim=None, keepdim: bool = False, dtype=None, *, axis=None, keepdims=None):
+        """Also takes NumPy's spellings ``axis`` and ``keepdims``, as PyTorch does."""
+        dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
         source = self.to(dtype) if dtype is not None else self
         if source._data.dtype == numpy.bool_:
             source = source.long()
-        return R.Sum.apply(source, axes=_axes(dim, self._data.ndim), keepdim=keepdim)
+        return apply(R.Sum, source, axes=_axes(dim, self._data.ndim), keepdim=keepdim)
 
-    def mean(self, dim=None, keepdim: bool = False, dtype=None):
+    def mean(self, dim=None, keepdim: bool = False, dtype=None, *, axis=None, keepdims=None):
+        dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
         source = self.to(dtype) if dtype is not None else self
         if not source.dtype.is_floating_point:
             raise RuntimeError(f"mean(): input dtype must be floating point, got {source.dtype} (use .float() first)")
-        return R.Mean.apply(source, axes=_axes(dim, self._data.ndim), keepdim=keepdim)
+        return apply(R.Mean, source, axes=_axes(dim, self._data.ndim), keepdim=keepdim)
 
     def var(self, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, correction=None):
         """Variance with Bessel's correction by default (``correction=1``), as in PyTorch."""
@@ -555,12 +550,12 @@ class Tensor:
         if self._data.size == 0:
             raise RuntimeError(f"{'max' if largest else 'min'}(): the tensor has no elements")
         if dim is None:
-            return R.MaxAll.apply(self, largest=largest)
+            return apply(R.MaxAll, self, largest=largest)
         axis = _axis(dim, self._data.ndim)
         if self._data.ndim == 0:  # dim 0 or -1 of a 0-d tensor (as PyTorch): reduce it as a 1-element vector
-            values, indices = R.MaxAlong.apply(self.reshape(1), axis=0, keepdim=False, largest=largest)
+            values, indices = apply(R.MaxAlong, self.reshape(1), axis=0, keepdim=False, largest=largest)
             return MaxResult((values, indices))
-        values, indices = R.MaxAlong.apply(self, axis=axis, keepdim=keepdim, largest=largest)
+        values, indices = apply(R.MaxAlong, self, axis=axis, keepdim=keepdim, largest=largest)
         return MaxResult((values, indices))
 
     def amax(self, dim=None, keepdim: bool = False):
@@ -585,19 +580,19 @@ class Tensor:
         return MaxResult((self[tuple(grid)], Tensor._wrap(indices, self.device)))
 
     def softmax(self, dim: int):
-        return N.Softmax.apply(_float(self), dim=_axis(dim, self._data.ndim))
+        return apply(N.Softmax, _float(self), dim=_axis(dim, self._data.ndim))
 
     def log_softmax(self, dim: int):
-        return N.LogSoftmax.apply(_float(self), dim=_axis(dim, self._data.ndim))
+        return apply(N.LogSoftmax, _float(self), dim=_axis(dim, self._data.ndim))
 
     # -- shapes -----------------------------------------------------------------------------------------------
     def reshape(self, *shape):
-        return M.Reshape.apply(self, shape=_shape_arg(shape))
+        return apply(M.Reshape, self, shape=_shape_arg(shape))
 
     def view(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], dtypes.DType):
             raise NotImplementedError("view(dtype) reinterprets bytes; use .to(dtype) to convert values")
-        return M.Reshape.apply(self, shape=_shape_arg(shape), require_view=True)
+        return apply(M.Reshape, self, shape=_shape_arg(shape), require_view=True)
 
     def view_as(self, other):
         return self.view(other.shape)
@@ -616,13 +611,18 @@ class Tensor:
         dims = tuple(_axis(d, self._data.ndim) for d in _shape_arg(dims))
         if sorted(dims) != list(range(self._data.ndim)):
             raise RuntimeError(f"permute: {dims} is not a permutation of the {self._data.ndim} dims of {self.shape}")
-        return M.Permute.apply(self, dims=dims)
+        return apply(M.Permute, self, dims=dims)
 
     def transpose(self, dim0: int, dim1: int):
         dims = list(range(self._data.ndim))
         a, b = _axis(dim0, self._data.ndim), _axis(dim1, self._data.ndim)
         dims[a], dims[b] = dims[b], dims[a]
-        return M.Permute.apply(self, dims=tuple(dims))
+        return apply(M.Permute, self, dims=tuple(dims))
+
+    def swapaxes(self, axis0: int, axis1: int):
+        return self.transpose(axis0, axis1)
+
+    swapdims = swapaxes
 
     def t(self):
         if self._data.ndim > 2:
@@ -631,7 +631,7 @@ class Tensor:
 
     @property
     def T(self):  # noqa: N802 - PyTorch's name
-        return M.Permute.apply(self, dims=tuple(reversed(range(self._data.ndim))))
+        return apply(M.Permute, self, dims=tuple(reversed(range(self._data.ndim))))
 
     @property
     def mT(self):  # noqa: N802
@@ -663,17 +663,17 @@ class Tensor:
             numpy.broadcast_shapes(self._data.shape, target)
         except ValueError:
             raise RuntimeError(f"expand: cannot expand shape {tuple(self.shape)} to {target}") from None
-        return M.Expand.apply(self, shape=target)
+        return apply(M.Expand, self, shape=target)
 
     def expand_as(self, other):
         return self.expand(other.shape)
 
     def contiguous(self):
-        return self if self.is_contiguous() else M.Contiguous.apply(self)
+        return self if self.is_contiguous() else apply(M.Contiguous, self)
 
     def clone(self):
         return (
-            E.Mul.apply(self, self._data.dtype.type(1))
+            apply(E.Mul, self, self._data.dtype.type(1))
             if self.requires_grad
             else Tensor._wrap(self._data.copy(), self.device)
         )
@@ -705,20 +705,20 @@ class Tensor:
                 return Tensor._wrap(self._data[index], self.device)
             except IndexError as exc:
                 raise IndexError(f"index out of range for a tensor of shape {tuple(self.shape)}: {exc}") from None
-        return M.Index.apply(self, index=index)
+        return apply(M.Index, self, index=index)
 
     def masked_fill(self, mask, value):
         mask = mask if isinstance(mask, Tensor) else Tensor(mask, device=self.device)
         _same_device("masked_fill", self, mask)
         if mask._data.dtype != numpy.bool_:
             raise RuntimeError(f"masked_fill: the mask must be a bool tensor, got {mask.dtype}")
-        return M.MaskedFill.apply(self, mask, value=float(value))
+        return apply(M.MaskedFill, self, mask, value=float(value))
 
     def tril(self, diagonal: int = 0):
-        return M.Triangle.apply(self, upper=False, diagonal=diagonal)
+        return apply(M.Triangle, self, upper=False, diagonal=diagonal)
 
     def triu(self, diagonal: int = 0):
-        return M.Triangle.apply(self, upper=True, diagonal=diagonal)
+        return apply(M.Triangle, self, upper=True, diagonal=diagonal)
 
     # -- dtype and device ----------------------------------------------------------------------------------
     def to(self, *args, **kwargs):
@@ -726,11 +726,11 @@ class Tensor:
         dev, dtype = parse_to_args(args, kwargs)
         out = self
         if dtype is not None and out._data.dtype != dtypes.to_numpy(dtype):
-            out = E.Cast.apply(out, dtype=dtypes.to_numpy(dtype))
+            out = apply(E.Cast, out, dtype=dtypes.to_numpy(dtype))
         if dev is not None:
             dev = backend.canonical(dev)
             if dev != out.device:
-                out = E.ToDevice.apply(out, device=dev)
+                out = apply(E.ToDevice, out, device=dev)
         return out
 
     def cpu(self):
@@ -896,7 +896,7 @@ def _binary(op, a, b, true_division: bool = False):
 
     def prepare(x):
         if isinstance(x, Tensor):
-            return x if x._data.dtype == dtype else E.Cast.apply(x, dtype=dtype)
+            return x if x._data.dtype == dtype else apply(E.Cast, x, dtype=dtype)
         if isinstance(x, (numbers.Number, numpy.generic)):
             return dtype.type(x)
         raise TypeError(f"{op.__name__}: unsupported operand of type {type(x).__name__} (expected a Tensor or number)")
@@ -904,7 +904,7 @@ def _binary(op, a, b, true_division: bool = False):
     a, b = prepare(a), prepare(b)
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         _same_device(op.__name__, a, b)
-    return op.apply(a, b)
+    return apply(op, a, b)
 
 
 def _convert_index(index):
@@ -922,6 +922,14 @@ def _convert_index_part(part):
     if isinstance(part, list):
         return numpy.asarray(part)
     return part
+
+
+def _numpy_aliases(dim, keepdim, axis, keepdims):
+    if axis is not None:
+        if dim is not None:
+            raise TypeError("got both dim and its alias axis")
+        dim = axis
+    return dim, keepdim if keepdims is None else keepdims
 
 
 def _axis(dim, ndim: int) -> int:
@@ -947,3 +955,6 @@ def _shape_arg(shape) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
     return tuple(int(s) for s in shape)
+
+
+graph.use_tensor_type(Tensor)  # the graph layer makes ops' results as Tensors

@@ -33,7 +33,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .autograd.function import Op
+from .autograd import graph
+from .ops.op import Op
 
 INSTALL_HINT = (
     'draw_graph needs the graphviz Python package: pip install -e ".[viz]" (or pip install graphviz); '
@@ -55,7 +56,8 @@ def record_modules(model):
 
     1. each sub-module gets an instance attribute ``forward`` (found before the class's method) that pushes
        its dotted name on a stack, calls the real forward, and pops the name again;
-    2. ``Op.apply`` (the one place every op is created) is wrapped to copy the current stack onto the op.
+    2. an op observer (``autograd.graph.observe_ops``: every op is created by ``apply``) copies the current
+       stack onto each new op.
 
     Both are undone on exit. The root module itself is not on the stack: its own ops are "top level".
     """
@@ -68,10 +70,8 @@ def record_modules(model):
         wrapped.append((module, previous))
         object.__setattr__(module, "forward", _stacking_forward(module.forward, name, type(module).__name__, stack))
 
-    original_apply = Op.__dict__["apply"]  # the classmethod object itself, to put back unchanged
-
-    def apply(cls, *args, **params):
-        out = original_apply.__func__(cls, *args, **params)
+    def tag(op_class, run):
+        out = run()
         if stack:
             for t in out if isinstance(out, tuple) else (out,):
                 op = getattr(t, "_ctx", None)
@@ -79,11 +79,10 @@ def record_modules(model):
                     setattr(op, MODULE_ATTR, tuple(stack))
         return out
 
-    Op.apply = classmethod(apply)
     try:
-        yield model
+        with graph.observe_ops(tag):
+            yield model
     finally:
-        Op.apply = original_apply
         for module, previous in wrapped:
             if previous is None:
                 module.__dict__.pop("forward", None)
@@ -412,7 +411,7 @@ def _walk(tensor):
     ops[id(root)] = root
     while stack:
         op = stack.pop()
-        if op._released:
+        if op.released:
             raise RuntimeError(
                 f"the graph through {op.name} was freed by backward(); draw before calling backward, or call "
                 "backward(retain_graph=True) to keep it"

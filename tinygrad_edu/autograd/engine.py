@@ -1,29 +1,66 @@
-"""The backward pass: walk the graph from the output to the leaves, applying each op's chain rule once.
+"""The backward pass: walk the graph from the outputs to the leaves, applying each op's chain rule once.
 
 1. Order the ops topologically with an explicit stack (no recursion, so a 100,000-op chain is fine).
-2. Visit them from the output back; each op receives the sum of the gradients of its outputs, and hands one
+2. Visit them from the outputs back; each op receives the sum of the gradients of its outputs, and hands one
    gradient per input either to the input's own op (to be summed with others) or, for a leaf, into ``.grad``.
 3. Unless ``retain_graph``, free each op's saved arrays as soon as its backward has run.
+
+Gradients are arrays, and ops' backward passes run on arrays: the fast path. With ``create_graph=True`` the
+gradients are Tensors and every backward runs as recorded Tensor ops (``higher_order.py``), so the result of
+the backward pass is itself a graph that can be differentiated again.
+
+``grad`` (``torch.autograd.grad``) runs the same pass but returns the gradients of chosen tensors instead of
+accumulating into leaves, and skips the ops that lead to none of them.
 """
 
 from __future__ import annotations
 
-from .function import check_versions
+import contextlib
+
+from . import graph
+from .grad_mode import enable_grad
+from .higher_order import differentiable_backward
 
 
-def topological_order(root_op) -> list:
-    """Ops reachable from ``root_op``, each after every op that produced one of its inputs."""
+def seed_for(output, gradient, create_graph: bool, what: str):
+    """The gradient that starts a backward pass from ``output``: ones for a one-element output, else
+    ``gradient`` (checked). An array for the ordinary pass; a Tensor under ``create_graph``."""
+    if gradient is None:
+        if output._data.size != 1:
+            raise RuntimeError(
+                f"{what}: grad can be created implicitly only for scalar outputs, got an output of shape "
+                f"{tuple(output.shape)}; pass the gradient with the output's shape"
+            )
+        seed = output._xp.ones(output._data.shape, dtype=output._data.dtype)
+        return graph.new_tensor(seed, output.device) if create_graph else seed
+    Tensor = graph.tensor_type()
+    gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient, device=output.device)
+    if gradient.shape != output.shape:
+        raise RuntimeError(
+            f"{what}: gradient has shape {tuple(gradient.shape)} but the output has shape {tuple(output.shape)}"
+        )
+    if gradient.device != output.device:
+        raise RuntimeError(f"{what}: the gradient is on {gradient.device}, the output on {output.device}")
+    if create_graph:
+        return gradient if gradient._data.dtype == output._data.dtype else gradient.to(output.dtype)
+    return gradient._data.astype(output._data.dtype, copy=False)
+
+
+def topological_order(root_ops, stop_at=frozenset()) -> list:
+    """Ops reachable from ``root_ops``, each after every op that produced one of its inputs.
+
+    The walk does not go past tensors whose ``id`` is in ``stop_at``."""
     order, visited = [], set()
-    stack = [(root_op, False)]
+    stack = [(op, False) for op in root_ops]
     while stack:
-        op, children_done = stack.pop()
-        if children_done:
+        op, parents_done = stack.pop()
+        if parents_done:
             order.append(op)
             continue
         if op in visited:
             continue
         visited.add(op)
-        if op._released:
+        if op.released:
             raise RuntimeError(
                 f"trying to run backward through the graph a second time (the graph of {op.name} was freed "
                 "by the first backward). Call backward(retain_graph=True) the first time if you need to."
@@ -31,81 +68,133 @@ def topological_order(root_op) -> list:
         stack.append((op, True))
         for parent in op.inputs:
             parent_op = getattr(parent, "_ctx", None)
-            if parent_op is not None and parent_op not in visited:
+            if parent_op is not None and parent_op not in visited and id(parent) not in stop_at:
                 stack.append((parent_op, False))
     return order
 
 
-def run_backward(root, grad_array, retain_graph: bool = False) -> None:
-    """Backpropagate ``grad_array`` (the gradient of some scalar with respect to ``root``) to the leaves."""
-    if root._ctx is None:  # backward on a leaf: its gradient is the seed itself
-        _accumulate_leaf(root, grad_array)
+def backward(roots, seeds, retain_graph: bool = False, create_graph: bool = False, inputs=None) -> None:
+    """Accumulate d(roots)/d(leaf), weighted by ``seeds``, into the ``.grad`` of every leaf (or of ``inputs``).
+
+    ``seeds`` are arrays, or Tensors when ``create_graph``."""
+    if inputs is None:
+        _run(roots, seeds, retain_graph, create_graph)
         return
-    pending: dict = {root._ctx: [None] * len(root._ctx.outputs)}
-    pending[root._ctx][root._output_index] = grad_array
+    grads = _run(roots, seeds, retain_graph, create_graph, targets=inputs)
+    for tensor, grad in zip(inputs, grads):
+        if grad is not None:
+            _store_grad(tensor, grad, create_graph)
 
-    for op in reversed(topological_order(root._ctx)):
-        grad_outputs = pending.pop(op, None)
-        if grad_outputs is None:  # no gradient flows through this op (e.g. a branch that was detached)
-            continue
-        grad_outputs = _apply_output_hooks(op, grad_outputs)
-        check_versions(op)
-        grad_inputs = op._run_backward(grad_outputs)
-        if len(grad_inputs) != len(op.inputs):
-            raise RuntimeError(f"{op.name}.backward returned {len(grad_inputs)} gradients for {len(op.inputs)} inputs")
-        for parent, needs, grad in zip(op.inputs, op.needs_input_grad, grad_inputs):
-            if not needs or grad is None:
+
+def grad(roots, seeds, targets, retain_graph: bool = False, create_graph: bool = False, stop_at_targets=False):
+    """The gradients of ``roots`` (weighted by ``seeds``) with respect to ``targets``; None where unused.
+
+    ``stop_at_targets``: don't follow the graph past the targets (their own inputs' paths are not wanted)."""
+    return _run(roots, seeds, retain_graph, create_graph, targets=targets, stop_at_targets=stop_at_targets)
+
+
+def _run(roots, seeds, retain_graph, create_graph, targets=None, stop_at_targets=False):
+    target_ids = None if targets is None else {id(t): k for k, t in enumerate(targets)}
+    captured = None if targets is None else [None] * len(targets)
+
+    def deliver(tensor, grad):
+        """A gradient for ``tensor`` that is complete for one path: capture it, continue, or store it."""
+        k = None if target_ids is None else target_ids.get(id(tensor))
+        if k is not None:
+            captured[k] = grad if captured[k] is None else captured[k] + grad
+            if stop_at_targets:
+                return
+        if tensor._ctx is None:
+            if target_ids is None:
+                _store_grad(tensor, grad, create_graph)
+        elif needed is None or tensor._ctx in needed:
+            slots = pending.setdefault(tensor._ctx, [None] * len(tensor._ctx.outputs))
+            i = tensor._output_index
+            slots[i] = grad if slots[i] is None else slots[i] + grad
+
+    stop = frozenset(target_ids) if stop_at_targets else frozenset()
+    order = topological_order([r._ctx for r in roots if r._ctx is not None], stop)
+    needed = None if target_ids is None else _ops_leading_to(order, target_ids, stop)
+    pending: dict = {}
+    with enable_grad() if create_graph else contextlib.nullcontext():
+        for root, seed in zip(roots, seeds):
+            deliver(root, seed)
+        for op in reversed(order):
+            grad_outputs = pending.pop(op, None)
+            if grad_outputs is None:  # no gradient flows through this op (e.g. a branch that was detached)
                 continue
-            _check_grad_shape(op, parent, grad)
-            if parent._ctx is None:
-                _accumulate_leaf(parent, grad)
+            grad_outputs = _apply_output_hooks(op, grad_outputs, create_graph)
+            graph.check_versions(op)
+            if create_graph:
+                grad_inputs = differentiable_backward(op, grad_outputs, grad)
             else:
-                slots = pending.setdefault(parent._ctx, [None] * len(parent._ctx.outputs))
-                i = parent._output_index
-                slots[i] = grad if slots[i] is None else slots[i] + grad
-        if not retain_graph:
-            op.release()
+                grad_inputs = op._run_backward(grad_outputs)
+            if len(grad_inputs) != len(op.inputs):
+                raise RuntimeError(
+                    f"{op.name}.backward returned {len(grad_inputs)} gradients for {len(op.inputs)} inputs"
+                )
+            for parent, needs, parent_grad in zip(op.inputs, op.needs_input_grad, grad_inputs):
+                if needs and parent_grad is not None:
+                    _check_grad_shape(op, parent, parent_grad)
+                    deliver(parent, parent_grad)
+            if not retain_graph:
+                graph.release(op)
+    return captured
 
 
-def _apply_output_hooks(op, grad_outputs):
+def _ops_leading_to(order, target_ids, stop) -> set:
+    """The ops of ``order`` (parents first) from which some target is reached by going back through inputs."""
+    needed = set()
+    for op in order:
+        for parent in op.inputs:
+            if id(parent) in target_ids or (getattr(parent, "_ctx", None) in needed and id(parent) not in stop):
+                needed.add(op)
+                break
+    return needed
+
+
+def _apply_output_hooks(op, grad_outputs, create_graph):
     """Run hooks and ``retain_grad`` of non-leaf outputs, now that their gradient is complete."""
     for i, ref in enumerate(op.outputs):
         tensor = ref()
         if tensor is None or grad_outputs[i] is None:
             continue
         if tensor._hooks:
-            grad_outputs[i] = _run_hooks(tensor, grad_outputs[i])
+            grad_outputs[i] = _run_hooks(tensor, grad_outputs[i], create_graph)
         if tensor._retains_grad:
-            _accumulate_leaf(tensor, grad_outputs[i])
+            _store_grad(tensor, grad_outputs[i], create_graph, hooks=False)
     return grad_outputs
 
 
-def _run_hooks(tensor, grad):
-    from ..tensor import Tensor
-
+def _run_hooks(tensor, grad, create_graph):
+    as_tensor = grad if create_graph else graph.new_tensor(grad, tensor.device)
     for hook in list(tensor._hooks.values()):
-        result = hook(Tensor._wrap(grad, tensor.device))
+        result = hook(as_tensor)
         if result is not None:
-            grad = result._data if isinstance(result, Tensor) else result
-    return grad
+            as_tensor = result if isinstance(result, graph.tensor_type()) else graph.new_tensor(result, tensor.device)
+    return as_tensor if create_graph else as_tensor._data
 
 
-def _accumulate_leaf(tensor, grad) -> None:
-    """``tensor.grad += grad``; the stored gradient is always a fresh array, never a view of another."""
-    from ..tensor import Tensor
-
-    if tensor._hooks and tensor._ctx is None:
-        grad = _run_hooks(tensor, grad)
+def _store_grad(tensor, grad, create_graph, hooks=True) -> None:
+    """``tensor.grad += grad``. Without ``create_graph`` the stored gradient is always a fresh array, never a view
+    of another; with it, ``.grad`` is the gradient Tensor itself, graph and all."""
+    if hooks and tensor._hooks and tensor._ctx is None:
+        grad = _run_hooks(tensor, grad, create_graph)
+    if create_graph:
+        if grad.dtype != tensor.dtype:
+            grad = grad.to(tensor.dtype)
+        tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+        return
     if grad.dtype != tensor._data.dtype:
         grad = grad.astype(tensor._data.dtype)
     if tensor.grad is None:
-        tensor.grad = Tensor._wrap(tensor._xp.array(grad, copy=True), tensor.device)
+        tensor.grad = graph.new_tensor(tensor._xp.array(grad, copy=True), tensor.device)
     else:
         tensor.grad._data = tensor.grad._data + grad
 
 
 def _check_grad_shape(op, parent, grad) -> None:
-    if grad.shape != parent._data.shape:
+    if tuple(grad.shape) != parent._data.shape:
         raise RuntimeError(
             f"{op.name}.backward returned a gradient of shape {tuple(grad.shape)} for an input of shape "
             f"{tuple(parent.shape)}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy
 
+from . import engine, graph
 from .grad_mode import enable_grad, no_grad
 
 
@@ -34,8 +35,7 @@ def gradcheck(
     raises ``GradcheckError`` naming the input, the worst element, and the numerical and analytical values
     (or returns False when ``raise_exception=False``).
     """
-    from ..tensor import Tensor
-
+    Tensor = graph.tensor_type()
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     inputs = tuple(_float64_copy(x) for x in inputs)
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
@@ -80,8 +80,7 @@ def gradcheck(
 
 
 def _float64_copy(x):
-    from ..tensor import Tensor
-
+    Tensor = graph.tensor_type()
     if not isinstance(x, Tensor):
         return x
     copy = Tensor._wrap(x._data.astype(numpy.float64) if _is_float(x) else x._data.copy(), x.device)
@@ -93,8 +92,7 @@ def _is_float(t) -> bool:
 
 
 def _analytic_vjp(func, inputs, checked, upstream):
-    from ..tensor import Tensor
-
+    Tensor = graph.tensor_type()
     with enable_grad():
         outs = func(*inputs)
     outs = outs if isinstance(outs, (tuple, list)) else (outs,)
@@ -159,6 +157,107 @@ def _check_fast(inputs, checked, analytic, projected, rng, eps, atol, rtol, rais
             f"analytical {exact:.10g} (atol={atol}, rtol={rtol}, eps={eps})",
         )
     return True
+
+
+def gradgradcheck(
+    func,
+    inputs,
+    grad_outputs=None,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    gen_non_contig_grad_outputs: bool = False,
+    raise_exception: bool = True,
+    nondet_tol: float = 0.0,
+    check_undefined_grad: bool = True,
+    check_grad_dtypes: bool = False,
+    check_batched_grad: bool = False,
+    check_fwd_over_rev: bool = False,
+    check_rev_over_rev: bool = True,
+    fast_mode: bool = False,
+    masked: bool = False,
+    seed: int = 0,
+) -> bool:
+    """True if the second derivatives of ``func`` agree with finite differences of its first derivatives.
+
+    As ``torch.autograd.gradgradcheck``: the function checked is (inputs, v) ↦ vᵀ∂func/∂inputs, computed by
+    ``grad(..., create_graph=True)``, and ``gradcheck`` compares *its* backward (the backward of the backward)
+    with central differences, with respect to the inputs and to v. ``grad_outputs`` (v) are random unless given.
+    On failure the message names the ops of ``func``'s graph, the input (v's are numbered after the inputs)
+    and the element. Forward-mode checks (``check_fwd_over_rev``) and batched checks are not implemented.
+    """
+    if check_fwd_over_rev or check_batched_grad or masked:
+        raise NotImplementedError("gradgradcheck: forward-mode, batched and masked checks are not implemented")
+    del gen_non_contig_grad_outputs, nondet_tol, check_undefined_grad, check_grad_dtypes  # accepted, as torch's
+    if not check_rev_over_rev:
+        return True
+    Tensor = graph.tensor_type()
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    inputs = tuple(_float64_copy(x) for x in inputs)
+    with enable_grad():
+        outputs = func(*inputs)
+    outputs = [o for o in (outputs if isinstance(outputs, (tuple, list)) else (outputs,)) if _is_float(o)]
+    rng = numpy.random.default_rng(seed + 1)
+    if grad_outputs is None:
+        grad_outputs = tuple(
+            Tensor._wrap(o._xp.asarray(rng.standard_normal(o.shape)), o.device).requires_grad_(True) for o in outputs
+        )
+    else:
+        grad_outputs = (grad_outputs,) if isinstance(grad_outputs, Tensor) else tuple(grad_outputs)
+        grad_outputs = tuple(_float64_copy(g).requires_grad_(True) for g in grad_outputs)
+    ops = _op_names(outputs)
+    count = len(inputs)
+
+    def first_derivative(*args):
+        xs, vs = args[:count], args[count:]
+        with enable_grad():  # gradcheck evaluates under no_grad, but a first derivative needs the graph
+            return _first_derivative(xs, vs)
+
+    def _first_derivative(xs, vs):
+        outs = func(*xs)
+        outs = [o for o in (outs if isinstance(outs, (tuple, list)) else (outs,)) if _is_float(o)]
+        pairs = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
+        wrt = [x for x in xs if isinstance(x, Tensor) and x.requires_grad]
+        if not pairs:
+            return tuple(x.new_zeros(x.shape) for x in wrt)
+        seeds = [engine.seed_for(o, v, True, "gradgradcheck") for o, v in pairs]
+        grads = engine.grad([o for o, _ in pairs], seeds, wrt, retain_graph=True, create_graph=True)
+        return tuple(x.new_zeros(x.shape) if g is None else g for x, g in zip(wrt, grads))
+
+    try:
+        return gradcheck(
+            first_derivative,
+            inputs + grad_outputs,
+            eps=eps,
+            atol=atol,
+            rtol=rtol,
+            raise_exception=True,
+            fast_mode=fast_mode,
+            seed=seed,
+        )
+    except GradcheckError as exc:
+        name = getattr(func, "__name__", type(func).__name__)
+        return _fail(
+            raise_exception,
+            f"gradgradcheck: the second derivative of {name} (ops: {', '.join(ops) or 'none'}) is wrong. "
+            f"Inputs 0..{count - 1} are the function's, {count}.. the grad_outputs. {exc}",
+        )
+
+
+def _op_names(outputs) -> list:
+    """The names of the ops in the graph of ``outputs``, each once, nearest the outputs first."""
+    names, seen = [], set()
+    stack = [o._ctx for o in outputs if o._ctx is not None]
+    while stack:
+        op = stack.pop()
+        if id(op) in seen:
+            continue
+        seen.add(id(op))
+        if op.name not in names:
+            names.append(op.name)
+        stack.extend(p._ctx for p in op.inputs if getattr(p, "_ctx", None) is not None)
+    return names
 
 
 def _fail(raise_exception: bool, message: str) -> bool:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 
-from ..autograd.function import Op
+from .. import backend
 from .broadcasting import unbroadcast
+from .op import Op
 
 
 def _shape(x) -> tuple:
@@ -129,12 +130,12 @@ class Maximum(Op):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        xp = ctx.xp
-        share_a = xp.where(a > b, 1.0, xp.where(a == b, 0.5, 0.0)).astype(grad.dtype)
+        where = ctx.xp.where
+        half = grad * 0.5
         need_a, need_b = ctx.needs_input_grad
         return (
-            unbroadcast(grad * share_a, _shape(a)) if need_a else None,
-            unbroadcast(grad * (1 - share_a), _shape(b)) if need_b else None,
+            unbroadcast(where(a > b, grad, where(a == b, half, 0)), _shape(a)) if need_a else None,
+            unbroadcast(where(a < b, grad, where(a == b, half, 0)), _shape(b)) if need_b else None,
         )
 
 
@@ -300,12 +301,11 @@ class Clamp(Op):
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         lo, hi = ctx.bounds
-        inside = ctx.xp.ones(a.shape, dtype=bool)
         if lo is not None:
-            inside &= a >= lo
+            grad = ctx.xp.where(a >= lo, grad, 0)
         if hi is not None:
-            inside &= a <= hi
-        return grad * inside
+            grad = ctx.xp.where(a <= hi, grad, 0)
+        return grad
 
 
 class Gelu(Op):
@@ -317,8 +317,6 @@ class Gelu(Op):
 
     @staticmethod
     def forward(ctx, a, *, approximate="none"):
-        from .. import backend
-
         xp = ctx.xp
         ctx.approximate = approximate
         if approximate == "tanh":
@@ -344,6 +342,27 @@ class Gelu(Op):
         cdf = saved
         pdf = xp.exp(-0.5 * a * a) * (1 / math.sqrt(2 * math.pi))
         return grad * (cdf + a * pdf)
+
+    @staticmethod
+    def composite(a, *, approximate="none"):
+        """The same function from primitive Tensor ops (backward reads Φ(a), computed in forward)."""
+        if approximate == "tanh":
+            return 0.5 * a * (1 + (math.sqrt(2 / math.pi) * (a + 0.044715 * a**3)).tanh())
+        return a * (0.5 * (1 + (a * (1 / math.sqrt(2))).erf()))
+
+
+class Erf(Op):
+    """d erf(a)/da = 2/√π · exp(-a²)"""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return backend.special(ctx.device).erf(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * (2 / math.sqrt(math.pi)) * ctx.xp.exp(-(a * a))
 
 
 # Chebyshev fit of erfc (Numerical Recipes' erfcc): erfc(z) = t·exp(-z² + P(t)), t = 1/(1 + z/2), with
@@ -406,7 +425,7 @@ class Cast(Op):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad.astype(ctx.in_dtype)
+        return ctx.run(Cast, grad, dtype=ctx.in_dtype)
 
 
 class ToDevice(Op):
@@ -414,14 +433,10 @@ class ToDevice(Op):
 
     @staticmethod
     def forward(ctx, a, *, device):
-        from .. import backend
-
         ctx.source = backend.device_of(a)
         ctx.output_device = device
         return backend.to_device(a, device)
 
     @staticmethod
     def backward(ctx, grad):
-        from .. import backend
-
-        return backend.to_device(grad, ctx.source)
+        return ctx.run(ToDevice, grad, device=ctx.source)

@@ -7,7 +7,10 @@ that stay finite for large logits and for the ``-inf`` that a causal mask writes
 
 from __future__ import annotations
 
-from ..autograd.function import Op
+import math
+
+from .movement import ScatterAdd
+from .op import Op
 
 
 class Linear(Op):
@@ -26,18 +29,17 @@ class Linear(Op):
         if bias is not None:
             out += bias
         need_x, need_w, _ = ctx.needs_input_grad
-        ctx.save_for_backward(rows if need_w else None, weight if need_x else None)
-        ctx.in_shape = x.shape
+        ctx.save_for_backward(x if need_w else None, weight if need_x else None)
         return out.reshape(*x.shape[:-1], weight.shape[0])
 
     @staticmethod
     def backward(ctx, grad):
-        rows, weight = ctx.saved_tensors
+        x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         grad_rows = grad.reshape(-1, grad.shape[-1])
         return (
-            (grad_rows @ weight).reshape(ctx.in_shape) if need_x else None,
-            grad_rows.T @ rows if need_w else None,
+            (grad_rows @ weight).reshape(grad.shape[:-1] + (weight.shape[1],)) if need_x else None,
+            grad_rows.T @ x.reshape(-1, x.shape[-1]) if need_w else None,
             grad_rows.sum(axis=0) if need_b else None,
         )
 
@@ -119,6 +121,16 @@ class LayerNorm(Op):
             grad_x *= rstd
         return grad_x, grad_w, grad_b
 
+    @staticmethod
+    def composite(x, weight=None, bias=None, *, normalized_ndim, eps):
+        """The same function from primitive Tensor ops (backward reads x̂ and 1/σ, computed in forward)."""
+        dims = tuple(range(x.ndim - normalized_ndim, x.ndim))
+        centered = x - x.mean(dim=dims, keepdim=True)
+        out = centered / ((centered * centered).mean(dim=dims, keepdim=True) + eps).sqrt()
+        if weight is not None:
+            out = out * weight
+        return out + bias if bias is not None else out
+
 
 class CrossEntropy(Op):
     """loss_i = logΣexp(x_i) - x_i[t_i]: dx_i = (softmax(x_i) - onehot(t_i)) · grad_i (0 for ignored rows)
@@ -173,6 +185,17 @@ class CrossEntropy(Op):
         grad_x *= keep[:, None]
         return grad_x, None
 
+    @staticmethod
+    def composite(x, target, *, ignore_index=-100, reduction="mean"):
+        """The same function from primitive Tensor ops (backward reads the softmax, computed in forward)."""
+        ignored = target == ignore_index
+        picked = x.log_softmax(dim=1)[list(range(x.shape[0])), target.masked_fill(ignored, 0)]
+        losses = (-picked).masked_fill(ignored, 0.0)
+        if reduction == "none":
+            return losses
+        kept = x.shape[0] - int(ignored.sum())
+        return losses.sum() if reduction == "sum" else losses.sum() * (1 / kept if kept else math.nan)
+
 
 class Embedding(Op):
     """out = W[idx]: dW[v] = Σ of grad over the positions where idx == v (rows looked up twice add up)"""
@@ -190,21 +213,7 @@ class Embedding(Op):
     @staticmethod
     def backward(ctx, grad):
         (idx,) = ctx.saved_tensors
-        xp = ctx.xp
-        rows, flat = grad.reshape(-1, ctx.weight_shape[1]), idx.ravel()
-        grad_w = xp.zeros(ctx.weight_shape, dtype=grad.dtype)
-        if flat.size == 0:
-            return None, grad_w
-        if not hasattr(xp.add, "reduceat"):  # CuPy: its scatter-add is the fast way on a GPU
-            xp.add.at(grad_w, flat, rows)
-            return None, grad_w
-        # Sort the lookups so equal indices sit together, then sum each run in one pass: 4x faster here than
-        # add.at, which adds row by row (benchmarks/NOTES.md).
-        order = xp.argsort(flat, kind="stable")
-        sorted_idx = flat[order]
-        starts = xp.flatnonzero(xp.concatenate(([True], sorted_idx[1:] != sorted_idx[:-1])))
-        grad_w[sorted_idx[starts]] = xp.add.reduceat(rows[order], starts, axis=0)
-        return None, grad_w
+        return None, ctx.run(ScatterAdd, grad, shape=ctx.weight_shape, index=idx, accumulate=True)
 
 
 class Dropout(Op):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-from ..autograd.function import Op
 from .broadcasting import unbroadcast
+from .movement import ScatterAdd
+from .op import Op
 
 
 def _keepdim_shape(shape: tuple, axes: tuple) -> tuple:
@@ -49,19 +50,18 @@ class MaxAlong(Op):
         xp = ctx.xp
         indices = xp.argmax(a, axis=axis, keepdims=True) if largest else xp.argmin(a, axis=axis, keepdims=True)
         values = xp.take_along_axis(a, indices, axis=axis)
-        ctx.in_shape, ctx.axis = a.shape, axis
-        ctx.save_for_backward(indices)
+        # where each maximum sits, as an index into a: every position of ``indices``, with its value as the axis
+        grid = list(xp.ix_(*(xp.arange(n) for n in indices.shape)))
+        grid[axis] = indices
+        ctx.in_shape, ctx.kept_shape, ctx.positions = a.shape, indices.shape, tuple(grid)
         if not keepdim:
             values, indices = values.squeeze(axis), indices.squeeze(axis)
         return values, indices
 
     @staticmethod
     def backward(ctx, grad_values, _grad_indices=None):
-        (indices,) = ctx.saved_tensors
-        grad_values = grad_values.reshape(indices.shape)
-        grad = ctx.xp.zeros(ctx.in_shape, dtype=grad_values.dtype)
-        ctx.xp.put_along_axis(grad, indices, grad_values, axis=ctx.axis)
-        return grad
+        grad_values = grad_values.reshape(ctx.kept_shape)
+        return ctx.run(ScatterAdd, grad_values, shape=ctx.in_shape, index=ctx.positions, accumulate=False)
 
 
 class MaxAll(Op):
@@ -77,7 +77,7 @@ class MaxAll(Op):
     def backward(ctx, grad):
         a, out = ctx.saved_tensors
         is_extreme = a == out
-        return is_extreme * (grad / is_extreme.sum()).astype(grad.dtype)
+        return ctx.xp.where(is_extreme, grad / int(is_extreme.sum()), 0)
 
 
 class MatMul(Op):

@@ -1,0 +1,196 @@
+"""Recording the graph: ``apply`` runs an op on its inputs' arrays and, when a gradient is wanted, makes the op
+the ``_ctx`` of its outputs. The op object is both the context of its backward and the graph node
+(``op.inputs`` are its parents).
+
+This layer knows Tensors only by their fields (``_data device requires_grad grad _ctx _output_index _version
+_hooks _retains_grad``); ``tensor.py`` plugs its class in with ``use_tensor_type`` when it is imported, so the
+graph makes Tensors without importing the layer built on top of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import weakref
+
+import numpy
+
+from .. import backend
+from .grad_mode import is_grad_enabled
+
+_tensor_type: list = [None]  # [Tensor], set by tensor.py
+_op_observers: list = []  # profilers: see observe_ops
+
+
+def use_tensor_type(cls) -> None:
+    """Called once by ``tensor.py``: the class whose instances ops return."""
+    _tensor_type[0] = cls
+
+
+def tensor_type():
+    return _tensor_type[0]
+
+
+def new_tensor(array, device):
+    """A Tensor around ``array`` (already of the right dtype and device), outside the graph."""
+    return _tensor_type[0]._wrap(array, device)
+
+
+def apply(op_class, *args, **params):
+    """Run ``op_class`` on ``args`` (Tensors and Python values) and record it if any input requires grad."""
+    if _op_observers:
+        return _observed_apply(op_class, args, params)
+    return _apply(op_class, args, params)
+
+
+def _apply(op_class, args, params):
+    Tensor = _tensor_type[0]
+    ctx = op_class()
+    dev = _common_device(op_class, args, Tensor)
+    ctx.device = dev
+    ctx.xp = backend.array_module(dev)
+    ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+    record = is_grad_enabled() and any(ctx.needs_input_grad)
+    raw = [a._data if isinstance(a, Tensor) else a for a in args]
+    try:
+        result = ctx._run_forward(raw, args, params)
+    except ValueError as exc:  # NumPy's shape errors don't say which op, nor what the inputs were
+        raise RuntimeError(f"{op_class.__name__}: {exc} (inputs: {_describe(args, Tensor)})") from None
+
+    outputs = result if isinstance(result, tuple) else (result,)
+    out_dev = getattr(ctx, "output_device", dev)  # only ToDevice moves data between devices
+    wrapped = []
+    for index, out in enumerate(outputs):
+        if isinstance(out, numpy.generic):  # a NumPy scalar (e.g. from a full reduction) has no view of its own
+            out = numpy.asarray(out)
+        t = Tensor._wrap(out, out_dev)
+        if record and out.dtype.kind == "f":
+            t.requires_grad = True
+            t._ctx = ctx
+            t._output_index = index
+        wrapped.append(t)
+    if record:
+        ctx.inputs = args
+        ctx.params = params
+        ctx.outputs = tuple(weakref.ref(t) for t in wrapped)
+        ctx.output_meta = tuple((t._data.shape, t._data.dtype) for t in wrapped)
+        ctx.saved_versions = _versions_of_saved(ctx, args, wrapped, Tensor)
+        ctx.released = False
+    return tuple(wrapped) if isinstance(result, tuple) else wrapped[0]
+
+
+# -- observing ops (profilers) -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def observe_ops(observer):
+    """Inside the block, every ``apply`` goes through ``observer(op_class, run)``, which must call ``run()`` (the
+    op itself, recording included) and return its result: a profiler times it, a tracer tags the new node."""
+    _op_observers.append(observer)
+    try:
+        yield
+    finally:
+        _op_observers.remove(observer)
+
+
+def _observed_apply(op_class, args, params):
+    def run():
+        return _apply(op_class, args, params)
+
+    for observer in reversed(_op_observers):
+        run = functools.partial(observer, op_class, run)
+    return run()
+
+
+# -- bookkeeping that the engine reads ---------------------------------------------------------------------
+
+
+def release(op) -> None:
+    """Free what backward needed; a second backward through this node becomes a clear error."""
+    op.saved_tensors = ()
+    op.inputs = tuple(None for _ in op.inputs)
+    op.released = True
+
+
+def output_tensor(op, index: int, data):
+    """Output ``index`` of ``op`` (whose array is ``data``) as a Tensor in the graph: the live one, or a new handle
+    on the same node if the original was garbage-collected."""
+    tensor = op.outputs[index]()
+    if tensor is None:
+        tensor = _tensor_type[0]._wrap(data, getattr(op, "output_device", op.device))
+        tensor.requires_grad, tensor._ctx, tensor._output_index = True, op, index
+        op.outputs = op.outputs[:index] + (weakref.ref(tensor),) + op.outputs[index + 1 :]
+    return tensor
+
+
+def saved_as_tensors(op) -> tuple:
+    """``op.saved_tensors`` with each array replaced by the Tensor it belongs to in the graph.
+
+    An array that is an input's data becomes that input, one that is an output's data becomes that output (whose
+    node is ``op`` itself), so that a gradient of the backward pass flows back through them. Anything else was
+    computed inside forward and is used by backward as a constant (a mask becomes a Tensor outside the graph,
+    integer indices stay arrays); ops whose backward reads
+    differentiable values of that kind define ``composite`` instead (see ``Op``).
+    """
+    Tensor = _tensor_type[0]
+    by_id = {id(a._data): a for a in op.inputs if isinstance(a, Tensor)}
+    result = []
+    for value in op.saved_tensors:
+        if value is None or not hasattr(value, "dtype") or isinstance(value, numpy.generic) or value.dtype.kind in "iu":
+            result.append(value)  # Python values, NumPy scalars and integer arrays (indices) stay as they are
+        elif id(value) in by_id:
+            result.append(by_id[id(value)])
+        elif id(value) in op.output_ids:
+            result.append(output_tensor(op, op.output_ids[id(value)], value))
+        else:
+            result.append(Tensor._wrap(value, op.device))
+    return tuple(result)
+
+
+def _common_device(op, args, Tensor):
+    dev = None
+    for a in args:
+        if isinstance(a, Tensor):
+            if dev is None:
+                dev = a.device
+            elif a.device != dev:
+                raise RuntimeError(
+                    f"{op.__name__}: expected all tensors on the same device, found {dev} and {a.device}"
+                )
+    return dev if dev is not None else backend.CPU
+
+
+def _describe(args, Tensor) -> str:
+    return ", ".join(
+        f"{a.dtype.name} tensor of shape {tuple(a.shape)}" if isinstance(a, Tensor) else repr(a) for a in args
+    )
+
+
+def _versions_of_saved(ctx, args, outputs, Tensor):
+    """Remember the version of every tensor whose array backward will read, to catch later in-place writes;
+    and which saved arrays are outputs (``output_ids``), for the differentiable backward."""
+    saved = ctx.saved_tensors
+    ctx.output_ids = {}
+    if not saved:
+        return ()
+    ids = {id(s) for s in saved}
+    watched = [(a, a._version) for a in args if isinstance(a, Tensor) and id(a._data) in ids]
+    for index, t in enumerate(outputs):
+        if id(t._data) in ids:
+            watched.append((weakref.ref(t), 0))
+            ctx.output_ids[id(t._data)] = index
+    return tuple(watched)
+
+
+def check_versions(op) -> None:
+    for tensor, version in op.saved_versions:
+        if isinstance(tensor, weakref.ref):
+            tensor = tensor()
+            if tensor is None:
+                continue
+        if tensor._version != version:
+            raise RuntimeError(
+                f"one of the tensors needed by {op.name}'s backward (shape {tuple(tensor.shape)}) was modified "
+                f"in place after it was used (version {version} then, {tensor._version} now). Clone it before "
+                "modifying it, or modify it before using it in the graph."
+            )
