@@ -7,8 +7,10 @@ import numpy
 
 from . import backend, dtypes
 from .autograd.graph import apply
+from .indexing import shape_arg
 from .ops import movement as M
-from .tensor import Tensor, _result_dtype, _same_device, _shape_arg
+from .promotion import result_dtype, same_device
+from .tensor import Tensor
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -32,7 +34,7 @@ def from_numpy(array: numpy.ndarray) -> Tensor:
 def _make(fill, size, dtype, device, requires_grad, default=dtypes.float32):
     dev = backend.canonical(device)
     np_dtype = dtypes.to_numpy(dtype if dtype is not None else default)
-    out = Tensor._wrap(fill(backend.array_module(dev), _shape_arg(size), np_dtype, dev), dev)
+    out = Tensor._wrap(fill(backend.array_module(dev), shape_arg(size), np_dtype, dev), dev)
     return out.requires_grad_(True) if requires_grad else out
 
 
@@ -208,7 +210,7 @@ def _common(tensors, what):
     if not tensors:
         raise RuntimeError(f"{what}: expected a non-empty list of tensors")
     for t in tensors[1:]:
-        _same_device(what, tensors[0], t)
+        same_device(what, tensors[0], t)
     # PyTorch's promotion across kinds: the highest kind (bool < integer < float) decides, so int64 with
     # float32 gives float32 (NumPy's result_type would give float64)
     rank = {"b": 0, "u": 1, "i": 1, "f": 2}
@@ -245,11 +247,11 @@ def where(condition: Tensor, input, other) -> Tensor:
     """Elements of ``input`` where ``condition`` holds, else of ``other``."""
     if not isinstance(condition, Tensor) or condition._data.dtype != numpy.bool_:
         raise RuntimeError("where: condition must be a bool tensor")
-    dtype = _result_dtype(input, other, False)
+    dtype = result_dtype(input, other, False)
     pieces = []
     for x in (input, other):
         if isinstance(x, Tensor):
-            _same_device("where", condition, x)
+            same_device("where", condition, x)
             pieces.append(x if x._data.dtype == dtype else x.to(dtypes.from_numpy(dtype)))
         else:
             pieces.append(dtype.type(x))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 import math
-import numbers
 
 import numpy
 
@@ -17,10 +16,14 @@ from . import backend, dtypes
 from .autograd import engine, graph
 from .autograd.grad_mode import is_grad_enabled
 from .autograd.graph import apply
+from .creation import to_array
+from .indexing import convert_index, dim_index, dim_indices, numpy_aliases, shape_arg
 from .ops import elementwise as E
 from .ops import movement as M
 from .ops import nn_ops as N
 from .ops import reduce as R
+from .printing import host, tensor_repr
+from .promotion import array_of, as_float, binary, same_device
 
 
 class Size(tuple):
@@ -58,7 +61,7 @@ class Tensor:
     def __init__(self, data, dtype=None, device=None, requires_grad: bool = False):
         """Prefer ``tinygrad_edu.tensor(...)``; this constructor takes the same arguments."""
         dev = backend.canonical(device) if device is not None else None
-        array = _to_array(data, dtype, dev)
+        array = to_array(data, dtype, dev)
         self._init_fields(array, dev if dev is not None else backend.device_of(array))
         if requires_grad:
             self.requires_grad_(True)
@@ -128,17 +131,7 @@ class Tensor:
         self._data, self.device = value._data, value.device
 
     def __repr__(self) -> str:
-        body = numpy.array2string(_host(self._data), separator=", ", precision=4, prefix="tensor(")
-        extras = []
-        if self.device.type != "cpu":
-            extras.append(f"device='{self.device}'")
-        if self._data.dtype not in (numpy.float32, numpy.int64, numpy.bool_):
-            extras.append(f"dtype={self.dtype!r}")
-        if self._ctx is not None:
-            extras.append(f"grad_fn=<{self._ctx.name}Backward>")
-        elif self.requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        return tensor_repr(self)
 
     # -- Python protocol: 0-d tensors behave like numbers ------------------------------------------------
     def __len__(self) -> int:
@@ -190,7 +183,7 @@ class Tensor:
     __hash__ = object.__hash__  # identity: == is elementwise, as in PyTorch
 
     def tolist(self):
-        return _host(self._data).tolist()
+        return host(self._data).tolist()
 
     def numpy(self) -> numpy.ndarray:
         if self.requires_grad:
@@ -268,12 +261,12 @@ class Tensor:
     def __setitem__(self, index, value) -> None:
         self._check_inplace("__setitem__")
         value = value._data if isinstance(value, Tensor) else value
-        self._data[_convert_index(index)] = value
+        self._data[convert_index(index)] = value
 
     def copy_(self, source) -> Tensor:
         self._check_inplace("copy_")
         source = source if isinstance(source, Tensor) else Tensor(source)
-        _same_device("copy_", self, source)
+        same_device("copy_", self, source)
         self._xp.copyto(self._data, self._xp.broadcast_to(source._data, self._data.shape), casting="unsafe")
         return self
 
@@ -306,8 +299,20 @@ class Tensor:
     def add_(self, other, alpha: float = 1):
         return self._inplace_arith(other if alpha == 1 else other * alpha, self._xp.add, "add_")
 
-    def sub_(self, other):
-        return self._inplace_arith(other, self._xp.subtract, "sub_")
+    def sub_(self, other, alpha: float = 1):
+        return self._inplace_arith(other if alpha == 1 else other * alpha, self._xp.subtract, "sub_")
+
+    def lerp_(self, end, weight):
+        """self += weight · (end - self): a step towards ``end`` (Adam's moving averages)."""
+        return self._inplace_arith((end - self) * weight, self._xp.add, "lerp_")
+
+    def addcmul_(self, tensor1, tensor2, value: float = 1):
+        """self += value · tensor1 · tensor2"""
+        return self._inplace_arith(value * tensor1 * tensor2, self._xp.add, "addcmul_")
+
+    def addcdiv_(self, tensor1, tensor2, value: float = 1):
+        """self += value · tensor1 / tensor2"""
+        return self._inplace_arith(value * tensor1 / tensor2, self._xp.add, "addcdiv_")
 
     def mul_(self, other):
         return self._inplace_arith(other, self._xp.multiply, "mul_")
@@ -322,45 +327,45 @@ class Tensor:
 
     def masked_fill_(self, mask, value):
         self._check_inplace("masked_fill_")
-        self._xp.copyto(self._data, self._data.dtype.type(value), where=_array_of(mask, self))
+        self._xp.copyto(self._data, self._data.dtype.type(value), where=array_of(mask, self))
         return self
 
     # -- arithmetic -----------------------------------------------------------------------------------------
     def __add__(self, other):
-        return _binary(E.Add, self, other)
+        return binary(E.Add, self, other)
 
     def __radd__(self, other):
-        return _binary(E.Add, other, self)
+        return binary(E.Add, other, self)
 
     def __sub__(self, other):
-        return _binary(E.Sub, self, other)
+        return binary(E.Sub, self, other)
 
     def __rsub__(self, other):
-        return _binary(E.Sub, other, self)
+        return binary(E.Sub, other, self)
 
     def __mul__(self, other):
-        return _binary(E.Mul, self, other)
+        return binary(E.Mul, self, other)
 
     def __rmul__(self, other):
-        return _binary(E.Mul, other, self)
+        return binary(E.Mul, other, self)
 
     def __truediv__(self, other):
-        return _binary(E.Div, self, other, true_division=True)
+        return binary(E.Div, self, other, true_division=True)
 
     def __rtruediv__(self, other):
-        return _binary(E.Div, other, self, true_division=True)
+        return binary(E.Div, other, self, true_division=True)
 
     def __pow__(self, other):
-        return _binary(E.Pow, self, other)
+        return binary(E.Pow, self, other)
 
     def __rpow__(self, other):
-        return _binary(E.Pow, other, self)
+        return binary(E.Pow, other, self)
 
     def __matmul__(self, other):
-        return _binary(R.MatMul, self, other)
+        return binary(R.MatMul, self, other)
 
     def __rmatmul__(self, other):
-        return _binary(R.MatMul, other, self)
+        return binary(R.MatMul, other, self)
 
     def __neg__(self):
         return apply(E.Neg, self)
@@ -388,8 +393,24 @@ class Tensor:
             return self / other
         return self._inplace_arith(other, self._xp.divide, "/=")
 
-    add = __add__
-    sub = __sub__
+    def add(self, other, *, alpha: float = 1):
+        """self + alpha · other"""
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other, *, alpha: float = 1):
+        """self - alpha · other"""
+        return self - (other if alpha == 1 else other * alpha)
+
+    def lerp(self, end, weight):
+        """self + weight · (end - self)"""
+        return self + (end - self) * weight
+
+    def addcmul(self, tensor1, tensor2, *, value: float = 1):
+        return self + value * tensor1 * tensor2
+
+    def addcdiv(self, tensor1, tensor2, *, value: float = 1):
+        return self + value * tensor1 / tensor2
+
     mul = __mul__
     div = __truediv__
     pow = __pow__
@@ -397,7 +418,7 @@ class Tensor:
 
     # -- comparisons: bool tensors, outside the graph ------------------------------------------------------
     def _compare(self, other, fn):
-        other_array = _array_of(other, self)
+        other_array = array_of(other, self)
         return Tensor._wrap(self._xp.asarray(fn(self._data, other_array)), self.device)
 
     def __eq__(self, other):  # noqa: D105
@@ -452,26 +473,26 @@ class Tensor:
         return Tensor._wrap(self._xp.asarray(out), self.device)
 
     def allclose(self, other, rtol=1e-5, atol=1e-8) -> bool:
-        return bool(self._xp.allclose(self._data, _array_of(other, self), rtol=rtol, atol=atol))
+        return bool(self._xp.allclose(self._data, array_of(other, self), rtol=rtol, atol=atol))
 
     # -- unary math -----------------------------------------------------------------------------------------
     def exp(self):
-        return apply(E.Exp, _float(self))
+        return apply(E.Exp, as_float(self))
 
     def log(self):
-        return apply(E.Log, _float(self))
+        return apply(E.Log, as_float(self))
 
     def sqrt(self):
-        return apply(E.Sqrt, _float(self))
+        return apply(E.Sqrt, as_float(self))
 
     def rsqrt(self):
         return 1 / self.sqrt()
 
     def tanh(self):
-        return apply(E.Tanh, _float(self))
+        return apply(E.Tanh, as_float(self))
 
     def sigmoid(self):
-        return apply(E.Sigmoid, _float(self))
+        return apply(E.Sigmoid, as_float(self))
 
     def relu(self):
         return apply(E.Relu, self)
@@ -480,13 +501,13 @@ class Tensor:
         return apply(E.Abs, self)
 
     def erf(self):
-        return apply(E.Erf, _float(self))
+        return apply(E.Erf, as_float(self))
 
     def sin(self):
-        return apply(E.Sin, _float(self))
+        return apply(E.Sin, as_float(self))
 
     def cos(self):
-        return apply(E.Cos, _float(self))
+        return apply(E.Cos, as_float(self))
 
     def square(self):
         return self * self
@@ -502,32 +523,32 @@ class Tensor:
     clip = clamp
 
     def maximum(self, other):
-        return _binary(E.Maximum, self, other)
+        return binary(E.Maximum, self, other)
 
     def minimum(self, other):
-        return -_binary(E.Maximum, -self, -other if isinstance(other, Tensor) else -_array_of(other, self))
+        return -binary(E.Maximum, -self, -other if isinstance(other, Tensor) else -array_of(other, self))
 
     # -- reductions -----------------------------------------------------------------------------------------
     def sum(self, dim=None, keepdim: bool = False, dtype=None, *, axis=None, keepdims=None):
         """Also takes NumPy's spellings ``axis`` and ``keepdims``, as PyTorch does."""
-        dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
+        dim, keepdim = numpy_aliases(dim, keepdim, axis, keepdims)
         source = self.to(dtype) if dtype is not None else self
         if source._data.dtype == numpy.bool_:
             source = source.long()
-        return apply(R.Sum, source, axes=_axes(dim, self._data.ndim), keepdim=keepdim)
+        return apply(R.Sum, source, axes=dim_indices(dim, self._data.ndim), keepdim=keepdim)
 
     def mean(self, dim=None, keepdim: bool = False, dtype=None, *, axis=None, keepdims=None):
-        dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
+        dim, keepdim = numpy_aliases(dim, keepdim, axis, keepdims)
         source = self.to(dtype) if dtype is not None else self
         if not source.dtype.is_floating_point:
             raise RuntimeError(f"mean(): input dtype must be floating point, got {source.dtype} (use .float() first)")
-        return apply(R.Mean, source, axes=_axes(dim, self._data.ndim), keepdim=keepdim)
+        return apply(R.Mean, source, axes=dim_indices(dim, self._data.ndim), keepdim=keepdim)
 
     def var(self, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, correction=None):
         """Variance with Bessel's correction by default (``correction=1``), as in PyTorch."""
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
-        axes = _axes(dim, self._data.ndim)
+        axes = dim_indices(dim, self._data.ndim)
         count = math.prod(self._data.shape[a] for a in axes)
         centered = self - self.mean(dim=axes, keepdim=True)
         return (centered * centered).sum(dim=axes, keepdim=keepdim) / builtins.max(count - correction, 0)
@@ -551,7 +572,7 @@ class Tensor:
             raise RuntimeError(f"{'max' if largest else 'min'}(): the tensor has no elements")
         if dim is None:
             return apply(R.MaxAll, self, largest=largest)
-        axis = _axis(dim, self._data.ndim)
+        axis = dim_index(dim, self._data.ndim)
         if self._data.ndim == 0:  # dim 0 or -1 of a 0-d tensor (as PyTorch): reduce it as a 1-element vector
             values, indices = apply(R.MaxAlong, self.reshape(1), axis=0, keepdim=False, largest=largest)
             return MaxResult((values, indices))
@@ -567,7 +588,7 @@ class Tensor:
         ``values`` is an index into ``self``, so gradients flow back to the selected entries."""
         if self._data.ndim == 0:
             raise RuntimeError("topk: the tensor must have at least one dimension")
-        axis = _axis(dim, self._data.ndim)
+        axis = dim_index(dim, self._data.ndim)
         size = self._data.shape[axis]
         if not 0 <= k <= size:
             raise RuntimeError(f"topk: k={k} is out of range for dimension {dim} of size {size}")
@@ -580,19 +601,19 @@ class Tensor:
         return MaxResult((self[tuple(grid)], Tensor._wrap(indices, self.device)))
 
     def softmax(self, dim: int):
-        return apply(N.Softmax, _float(self), dim=_axis(dim, self._data.ndim))
+        return apply(N.Softmax, as_float(self), dim=dim_index(dim, self._data.ndim))
 
     def log_softmax(self, dim: int):
-        return apply(N.LogSoftmax, _float(self), dim=_axis(dim, self._data.ndim))
+        return apply(N.LogSoftmax, as_float(self), dim=dim_index(dim, self._data.ndim))
 
     # -- shapes -----------------------------------------------------------------------------------------------
     def reshape(self, *shape):
-        return apply(M.Reshape, self, shape=_shape_arg(shape))
+        return apply(M.Reshape, self, shape=shape_arg(shape))
 
     def view(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], dtypes.DType):
             raise NotImplementedError("view(dtype) reinterprets bytes; use .to(dtype) to convert values")
-        return apply(M.Reshape, self, shape=_shape_arg(shape), require_view=True)
+        return apply(M.Reshape, self, shape=shape_arg(shape), require_view=True)
 
     def view_as(self, other):
         return self.view(other.shape)
@@ -603,19 +624,19 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
         if self._data.ndim == 0:
             return self.reshape(1)
-        start, end = _axis(start_dim, self._data.ndim), _axis(end_dim, self._data.ndim)
+        start, end = dim_index(start_dim, self._data.ndim), dim_index(end_dim, self._data.ndim)
         shape = self._data.shape
         return self.reshape(*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
 
     def permute(self, *dims):
-        dims = tuple(_axis(d, self._data.ndim) for d in _shape_arg(dims))
+        dims = tuple(dim_index(d, self._data.ndim) for d in shape_arg(dims))
         if sorted(dims) != list(range(self._data.ndim)):
             raise RuntimeError(f"permute: {dims} is not a permutation of the {self._data.ndim} dims of {self.shape}")
         return apply(M.Permute, self, dims=dims)
 
     def transpose(self, dim0: int, dim1: int):
         dims = list(range(self._data.ndim))
-        a, b = _axis(dim0, self._data.ndim), _axis(dim1, self._data.ndim)
+        a, b = dim_index(dim0, self._data.ndim), dim_index(dim1, self._data.ndim)
         dims[a], dims[b] = dims[b], dims[a]
         return apply(M.Permute, self, dims=tuple(dims))
 
@@ -638,7 +659,7 @@ class Tensor:
         return self.transpose(-2, -1)
 
     def unsqueeze(self, dim: int):
-        axis = _axis(dim, self._data.ndim + 1)
+        axis = dim_index(dim, self._data.ndim + 1)
         shape = self._data.shape
         return self.reshape(*shape[:axis], 1, *shape[axis:])
 
@@ -646,11 +667,11 @@ class Tensor:
         shape = self._data.shape
         if dim is None:
             return self.reshape(*(n for n in shape if n != 1))
-        axes = _axes(dim, self._data.ndim)
+        axes = dim_indices(dim, self._data.ndim)
         return self.reshape(*(n for i, n in enumerate(shape) if not (i in axes and n == 1)))
 
     def expand(self, *sizes):
-        sizes = _shape_arg(sizes)
+        sizes = shape_arg(sizes)
         extra = len(sizes) - self._data.ndim
         if extra < 0:
             raise RuntimeError(
@@ -679,7 +700,7 @@ class Tensor:
         )
 
     def split(self, split_size, dim: int = 0):
-        axis = _axis(dim, self._data.ndim)
+        axis = dim_index(dim, self._data.ndim)
         length = self._data.shape[axis]
         sizes = (
             [split_size] * (length // split_size) + ([length % split_size] if length % split_size else [])
@@ -695,11 +716,11 @@ class Tensor:
         return tuple(pieces)
 
     def chunk(self, chunks: int, dim: int = 0):
-        length = self._data.shape[_axis(dim, self._data.ndim)]
+        length = self._data.shape[dim_index(dim, self._data.ndim)]
         return self.split(-(-length // chunks), dim)
 
     def __getitem__(self, index):
-        index = _convert_index(index)
+        index = convert_index(index)
         if not (self.requires_grad and is_grad_enabled()):
             try:
                 return Tensor._wrap(self._data[index], self.device)
@@ -709,7 +730,7 @@ class Tensor:
 
     def masked_fill(self, mask, value):
         mask = mask if isinstance(mask, Tensor) else Tensor(mask, device=self.device)
-        _same_device("masked_fill", self, mask)
+        same_device("masked_fill", self, mask)
         if mask._data.dtype != numpy.bool_:
             raise RuntimeError(f"masked_fill: the mask must be a bool tensor, got {mask.dtype}")
         return apply(M.MaskedFill, self, mask, value=float(value))
@@ -761,10 +782,10 @@ class Tensor:
         return self.to(other.dtype)
 
     def new_zeros(self, *size):
-        return Tensor._wrap(self._xp.zeros(_shape_arg(size), dtype=self._data.dtype), self.device)
+        return Tensor._wrap(self._xp.zeros(shape_arg(size), dtype=self._data.dtype), self.device)
 
     def new_ones(self, *size):
-        return Tensor._wrap(self._xp.ones(_shape_arg(size), dtype=self._data.dtype), self.device)
+        return Tensor._wrap(self._xp.ones(shape_arg(size), dtype=self._data.dtype), self.device)
 
     def new_tensor(self, data):
         return Tensor(data, dtype=self.dtype, device=self.device)
@@ -796,165 +817,6 @@ class _HookHandle:
 
     def remove(self) -> None:
         self._hooks.pop(self._key, None)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# helpers: turning arguments into arrays with PyTorch's dtype rules
-
-
-def _host(array):
-    return array.get() if hasattr(array, "get") and not isinstance(array, numpy.ndarray) else array
-
-
-def _to_array(data, dtype, dev):
-    """An array on ``dev`` (default: where ``data`` already is) with PyTorch's default dtypes."""
-    if isinstance(data, Tensor):
-        array = data._data
-    elif isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
-        array = numpy.array([x.item() if isinstance(x, Tensor) else x for x in _flat(data)]).reshape(
-            numpy.shape(_replace_tensors(data))
-        )
-    else:
-        array = data
-    if not hasattr(array, "dtype") or isinstance(array, numpy.generic) and not isinstance(data, numpy.ndarray):
-        array = numpy.asarray(array)
-        if dtype is None and array.dtype.kind == "f" and not hasattr(data, "dtype"):
-            array = array.astype(numpy.float32)  # Python floats become float32; NumPy scalars keep their dtype
-    if dtype is None and array.dtype.kind == "i" and array.dtype != numpy.int64 and not hasattr(data, "dtype"):
-        array = array.astype(numpy.int64)
-    if dtype is not None:
-        array = array.astype(dtypes.to_numpy(dtype), copy=False)
-    dtypes.from_numpy(array.dtype)  # unsupported dtypes fail here, with the list of supported ones
-    target = dev if dev is not None else backend.device_of(array)
-    xp = backend.array_module(target)
-    moved = backend.to_device(array, target)
-    if moved is data or (isinstance(data, Tensor) and moved is data._data):
-        moved = moved.copy()  # torch.tensor(x) copies; the new tensor never aliases the caller's array
-    return xp.asarray(moved)
-
-
-def _flat(data):
-    for x in data:
-        if isinstance(x, (list, tuple)):
-            yield from _flat(x)
-        else:
-            yield x
-
-
-def _replace_tensors(data):
-    return [_replace_tensors(x) if isinstance(x, (list, tuple)) else 0 for x in data]
-
-
-def _same_device(what: str, a: Tensor, b: Tensor) -> None:
-    if a.device != b.device:
-        raise RuntimeError(f"{what}: expected all tensors on the same device, found {a.device} and {b.device}")
-
-
-def _array_of(value, like: Tensor):
-    """``value`` as something that combines with ``like``'s array: its array, or a scalar."""
-    if isinstance(value, Tensor):
-        _same_device("op", like, value)
-        return value._data
-    return value
-
-
-def _float(t: Tensor) -> Tensor:
-    """Integer inputs to float-only functions (exp, softmax ...) become float32, as in PyTorch."""
-    return t if t.dtype.is_floating_point else t.float()
-
-
-def _result_dtype(a, b, true_division: bool):
-    """PyTorch's promotion: a Python number or a 0-d tensor adopts the other side's dtype within its kind."""
-
-    def kind(x):
-        if isinstance(x, Tensor):
-            k = x._data.dtype.kind
-            return "f" if k == "f" else ("b" if k == "b" else "i")
-        if isinstance(x, builtins.bool):
-            return "b"
-        return "i" if isinstance(x, numbers.Integral) else "f"
-
-    order = {"b": 0, "i": 1, "f": 2}
-    ka, kb = kind(a), kind(b)
-    tensors = [x for x in (a, b) if isinstance(x, Tensor)]
-    dims = [x for x in tensors if x._data.ndim > 0]
-    top = builtins.max(ka, kb, key=order.get)
-    candidates = [x._data.dtype for x in (dims or tensors) if kind(x) == top]
-    if not candidates:  # the highest kind comes from a Python number or a 0-d tensor of a higher kind
-        zero_d = [x._data.dtype for x in tensors if kind(x) == top]
-        dtype = zero_d[0] if zero_d else (numpy.dtype(numpy.float32) if top == "f" else numpy.dtype(numpy.int64))
-    else:
-        dtype = numpy.result_type(*candidates)
-    if true_division and dtype.kind != "f":
-        dtype = numpy.dtype(numpy.float32)
-    return dtype
-
-
-def _binary(op, a, b, true_division: bool = False):
-    """Apply a binary op after bringing both sides to one dtype; Python numbers stay scalars (cheap)."""
-    dtype = _result_dtype(a, b, true_division)
-
-    def prepare(x):
-        if isinstance(x, Tensor):
-            return x if x._data.dtype == dtype else apply(E.Cast, x, dtype=dtype)
-        if isinstance(x, (numbers.Number, numpy.generic)):
-            return dtype.type(x)
-        raise TypeError(f"{op.__name__}: unsupported operand of type {type(x).__name__} (expected a Tensor or number)")
-
-    a, b = prepare(a), prepare(b)
-    if isinstance(a, Tensor) and isinstance(b, Tensor):
-        _same_device(op.__name__, a, b)
-    return apply(op, a, b)
-
-
-def _convert_index(index):
-    """Tensors in an index become arrays; lists become integer arrays; bool tensors stay masks."""
-    if isinstance(index, tuple):
-        return tuple(_convert_index_part(i) for i in index)
-    return _convert_index_part(index)
-
-
-def _convert_index_part(part):
-    if isinstance(part, Tensor):
-        if part._data.dtype.kind == "f":
-            raise IndexError(f"tensors used as indices must be long, int or bool, got {part.dtype}")
-        return part._data if part._data.ndim else int(part._data)
-    if isinstance(part, list):
-        return numpy.asarray(part)
-    return part
-
-
-def _numpy_aliases(dim, keepdim, axis, keepdims):
-    if axis is not None:
-        if dim is not None:
-            raise TypeError("got both dim and its alias axis")
-        dim = axis
-    return dim, keepdim if keepdims is None else keepdims
-
-
-def _axis(dim, ndim: int) -> int:
-    if not isinstance(dim, (int, numpy.integer)) or isinstance(dim, builtins.bool):
-        raise TypeError(f"dim must be an int, got {type(dim).__name__}")
-    ndim = builtins.max(ndim, 1)
-    if not -ndim <= dim < ndim:
-        raise IndexError(f"dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dim})")
-    return int(dim) % ndim
-
-
-def _axes(dim, ndim: int) -> tuple:
-    if dim is None:
-        return tuple(range(ndim))
-    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
-    if ndim == 0:
-        return ()
-    return tuple(sorted({_axis(d, ndim) for d in dims}))
-
-
-def _shape_arg(shape) -> tuple:
-    """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f(torch.Size([2, 3]))``; 0-d tensors count as ints."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = shape[0]
-    return tuple(int(s) for s in shape)
 
 
 graph.use_tensor_type(Tensor)  # the graph layer makes ops' results as Tensors

@@ -10,7 +10,8 @@ from .. import backend, dtypes
 from ..autograd.graph import apply
 from ..ops import elementwise as E
 from ..ops import nn_ops as N
-from ..tensor import Tensor, _float, _same_device
+from ..promotion import as_float, same_device
+from ..tensor import Tensor
 
 
 def softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
@@ -30,7 +31,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     to the last bit in float64, which a hand-written erf approximation would not be without many more lines."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return apply(E.Gelu, _float(input), approximate=approximate)
+    return apply(E.Gelu, as_float(input), approximate=approximate)
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -49,7 +50,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x Wᵀ + b over the last axis of x (W is (out_features, in_features))."""
     for other in (weight, bias):
         if other is not None:
-            _same_device("linear", input, other)
+            same_device("linear", input, other)
             if other.dtype != input.dtype:
                 raise RuntimeError(f"linear: input is {input.dtype} but a parameter is {other.dtype}")
     return apply(N.Linear, input, weight, bias)
@@ -59,7 +60,7 @@ def embedding(input: Tensor, weight: Tensor) -> Tensor:
     """Rows of ``weight`` selected by the integer tensor ``input``: out[..., :] = weight[input[...], :]."""
     if input.dtype.is_floating_point:
         raise RuntimeError(f"embedding: indices must be an integer tensor, got {input.dtype}")
-    _same_device("embedding", input, weight)
+    same_device("embedding", input, weight)
     return apply(N.Embedding, input, weight)
 
 
@@ -73,7 +74,7 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: flo
     for p in (weight, bias):
         if p is not None and tuple(p.shape) != normalized_shape:
             raise RuntimeError(f"layer_norm: weight/bias shape {tuple(p.shape)} != normalized_shape {normalized_shape}")
-    return apply(N.LayerNorm, _float(input), weight, bias, normalized_ndim=len(normalized_shape), eps=eps)
+    return apply(N.LayerNorm, as_float(input), weight, bias, normalized_ndim=len(normalized_shape), eps=eps)
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -105,7 +106,7 @@ def cross_entropy(
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if not isinstance(target, Tensor):
         target = Tensor(target, device=input.device)
-    _same_device("cross_entropy", input, target)
+    same_device("cross_entropy", input, target)
     if target.dtype.is_floating_point:
         raise NotImplementedError("cross_entropy: targets must be class indices (an integer tensor)")
     logits, rest = input, ()
@@ -122,7 +123,7 @@ def cross_entropy(
             f"cross_entropy: input of shape {tuple(input.shape)} needs target of shape {expected}, "
             f"got {tuple(target.shape)}"
         )
-    loss = apply(N.CrossEntropy, _float(logits), target_rows.long(), ignore_index=ignore_index, reduction=reduction)
+    loss = apply(N.CrossEntropy, as_float(logits), target_rows.long(), ignore_index=ignore_index, reduction=reduction)
     if reduction == "none":
         return loss.reshape(()) if input.dim() == 1 else loss.reshape(expected)
     return loss

@@ -176,7 +176,9 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad._data[...] = 0
+                with no_grad():
+                    p.grad = p.grad.detach()  # a gradient from backward(create_graph=True) keeps no graph
+                    p.grad.zero_()
 
     # -- devices, dtypes, state ---------------------------------------------------------------------------
     def to(self, *args, **kwargs):
@@ -192,7 +194,7 @@ class Module:
                         cast = dtype if dtype is not None and t.dtype.is_floating_point else None
                         converted = t.to(device=dev, dtype=cast)
                         if converted is not t:
-                            t._data, t.device = converted._data, converted.device
+                            t.data = converted  # in place: the module's tensor objects stay the same
                             if t.grad is not None:
                                 t.grad = t.grad.to(device=dev, dtype=cast)
         return self

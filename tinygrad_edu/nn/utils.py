@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from .. import factories
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 
@@ -14,22 +15,20 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return Tensor(0.0)
-    xp = grads[0]._xp
-    if norm_type == math.inf:
-        total = max(float(xp.abs(g._data).max()) for g in grads)
-    else:
-        total = float(sum(float((xp.abs(g._data) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type))
+    with no_grad():
+        if norm_type == math.inf:
+            total = max(float(g.abs().max()) for g in grads)
+        else:
+            total = float(sum(float((g.abs() ** norm_type).sum()) for g in grads) ** (1.0 / norm_type))
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"the total norm of gradients is {total}: clip_grad_norm_ was asked to fail on it")
     coefficient = max_norm / (total + 1e-6)
     if coefficient < 1:
         with no_grad():
             for g in grads:
-                g._data *= g._data.dtype.type(coefficient)
+                g.mul_(coefficient)
     return Tensor(total, dtype=grads[0].dtype)
 
 
 def parameters_to_vector(parameters) -> Tensor:
-    from .. import factories
-
     return factories.cat([p.reshape(-1) for p in parameters])

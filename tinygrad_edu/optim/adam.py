@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..autograd.grad_mode import no_grad
 from .optimizer import Optimizer
 
 
@@ -29,39 +30,37 @@ class Adam(Optimizer):
             )
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
 
+    @no_grad()
     def step(self) -> None:
         for group in self.param_groups:
             lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                xp, param, grad = p._xp, p._data, p.grad._data
+                grad = p.grad
                 state = self.state.get(id(p))
                 if state is None:
                     state = self.state[id(p)] = {
                         "step": 0,
-                        "exp_avg": xp.zeros_like(param),
-                        "exp_avg_sq": xp.zeros_like(param),
+                        "exp_avg": p.detach().new_zeros(p.shape),
+                        "exp_avg_sq": p.detach().new_zeros(p.shape),
                     }
                     if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = xp.zeros_like(param)
+                        state["max_exp_avg_sq"] = p.detach().new_zeros(p.shape)
                 state["step"] += 1
                 t = state["step"]
                 if wd and self.decoupled:
-                    param *= param.dtype.type(1 - lr * wd)  # AdamW: shrink the weights, apart from the gradient
+                    p.mul_(1 - lr * wd)  # AdamW: shrink the weights, apart from the gradient
                 elif wd:
-                    grad = grad + wd * param
+                    grad = grad.add(p, alpha=wd)
                 m, v = state["exp_avg"], state["exp_avg_sq"]
-                m += (grad - m) * (1 - beta1)  # = β₁m + (1-β₁)g, PyTorch's lerp form
-                v *= beta2
-                v += (1 - beta2) * grad * grad
+                m.lerp_(grad, 1 - beta1)  # = β₁m + (1-β₁)g, PyTorch's lerp form
+                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
                 if group["amsgrad"]:
-                    xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-                    v = state["max_exp_avg_sq"]
+                    v = state["max_exp_avg_sq"].copy_(state["max_exp_avg_sq"].maximum(v))
                 step_size = lr / (1 - beta1**t)
-                denom = xp.sqrt(v) / math.sqrt(1 - beta2**t) + eps
-                param -= (m / denom * step_size).astype(param.dtype, copy=False)
-                p._version += 1
+                denom = v.sqrt() / math.sqrt(1 - beta2**t) + eps
+                p.sub_(m / denom * step_size)
 
 
 class AdamW(Adam):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 
+from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 
 
 class Optimizer:
     """Holds ``param_groups`` (each a dict with ``params`` and its hyper-parameters) and per-parameter
-    ``state``. Subclasses implement ``step`` on the parameters' arrays, outside any graph."""
+    ``state`` (Tensors and numbers). Subclasses implement ``step`` with in-place Tensor ops inside ``no_grad()``,
+    as PyTorch's optimizers do: an update is not part of any graph."""
 
     def __init__(self, params, defaults: dict):
         self.defaults = defaults
@@ -44,7 +46,9 @@ class Optimizer:
                 if set_to_none or p.grad is None:
                     p.grad = None
                 else:
-                    p.grad._data[...] = 0
+                    with no_grad():
+                        p.grad = p.grad.detach()  # a gradient from backward(create_graph=True) keeps no graph
+                        p.grad.zero_()
 
     def step(self):
         raise NotImplementedError
@@ -63,10 +67,7 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if id(p) in self.state:
-                    state[index[id(p)]] = {
-                        k: (Tensor._wrap(v, p.device) if hasattr(v, "shape") else v)
-                        for k, v in self.state[id(p)].items()
-                    }
+                    state[index[id(p)]] = dict(self.state[id(p)])
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -82,13 +83,13 @@ class Optimizer:
             entry = {}
             for name, v in values.items():
                 if isinstance(v, Tensor) or hasattr(v, "shape"):
-                    array = v._data if isinstance(v, Tensor) else v
-                    if tuple(array.shape) != tuple(p.shape) and array.ndim:
+                    v = v if isinstance(v, Tensor) else Tensor(v)
+                    if tuple(v.shape) != tuple(p.shape) and v.dim():
                         raise ValueError(
                             f"optimizer state {name!r} of parameter {key} has shape "
-                            f"{tuple(array.shape)}, the parameter has {tuple(p.shape)}"
+                            f"{tuple(v.shape)}, the parameter has {tuple(p.shape)}"
                         )
-                    entry[name] = p._xp.array(array, dtype=p._data.dtype if array.ndim else None, copy=True)
+                    entry[name] = v.detach().to(device=p.device, dtype=p.dtype if v.dim() else None).clone()
                 else:
                     entry[name] = v
             self.state[id(p)] = entry

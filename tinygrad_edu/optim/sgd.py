@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..autograd.grad_mode import no_grad
 from .optimizer import Optimizer
 
 
@@ -26,23 +27,22 @@ class SGD(Optimizer):
             params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
         )
 
+    @no_grad()
     def step(self) -> None:
         for group in self.param_groups:
             lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                d = p.grad._data
+                d = p.grad
                 if wd:
-                    d = d + wd * p._data
+                    d = d.add(p, alpha=wd)
                 if momentum:
                     state = self.state.setdefault(id(p), {})
                     buf = state.get("momentum_buffer")
                     if buf is None:
-                        buf = state["momentum_buffer"] = d.copy()
+                        buf = state["momentum_buffer"] = d.clone()
                     else:
-                        buf *= momentum
-                        buf += (1 - group["dampening"]) * d
-                    d = d + momentum * buf if group["nesterov"] else buf
-                p._data -= (lr * d).astype(p._data.dtype, copy=False)
-                p._version += 1
+                        buf.mul_(momentum).add_(d, alpha=1 - group["dampening"])
+                    d = d.add(buf, alpha=momentum) if group["nesterov"] else buf
+                p.add_(d, alpha=-lr)

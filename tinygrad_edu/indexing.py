@@ -1,0 +1,63 @@
+"""Reading indexing and dimension arguments as PyTorch does: ``t[...]`` with Tensors and lists in the index,
+negative dims, ``dim=None`` for all dims, and shapes given as ``f(2, 3)`` or ``f((2, 3))``."""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy
+
+from .autograd import graph
+
+
+def convert_index(index):
+    """Tensors in an index become arrays; lists become integer arrays; bool tensors stay masks."""
+    if isinstance(index, tuple):
+        return tuple(_convert_index_part(i) for i in index)
+    return _convert_index_part(index)
+
+
+def _convert_index_part(part):
+    if isinstance(part, graph.tensor_type()):
+        if part._data.dtype.kind == "f":
+            raise IndexError(f"tensors used as indices must be long, int or bool, got {part.dtype}")
+        return part._data if part._data.ndim else int(part._data)
+    if isinstance(part, list):
+        return numpy.asarray(part)
+    return part
+
+
+def dim_index(dim, ndim: int) -> int:
+    """``dim`` as an index in ``range(ndim)`` (a 0-d tensor has one dim to name, 0 or -1, as in PyTorch)."""
+    if not isinstance(dim, (int, numpy.integer)) or isinstance(dim, builtins.bool):
+        raise TypeError(f"dim must be an int, got {type(dim).__name__}")
+    ndim = builtins.max(ndim, 1)
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dim})")
+    return int(dim) % ndim
+
+
+def dim_indices(dim, ndim: int) -> tuple:
+    """The sorted dims named by ``dim``: an int, a tuple or list of ints, or None for all of them."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    if ndim == 0:
+        return ()
+    return tuple(sorted({dim_index(d, ndim) for d in dims}))
+
+
+def shape_arg(shape) -> tuple:
+    """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f(torch.Size([2, 3]))``; 0-d tensors count as ints."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+def numpy_aliases(dim, keepdim, axis, keepdims):
+    """``dim, keepdim`` from PyTorch's names or NumPy's (``axis``, ``keepdims``), which PyTorch accepts too."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError("got both dim and its alias axis")
+        dim = axis
+    return dim, keepdim if keepdims is None else keepdims

@@ -1,0 +1,81 @@
+"""Type promotion: which dtype a binary op computes in, as PyTorch decides it, and the ops' shared argument checks.
+
+A Python number or a 0-d tensor adopts the other side's dtype within its kind (bool < int < float), so
+``float16_tensor * 2.5`` stays float16 and ``int_tensor / 2`` is float32.
+"""
+
+from __future__ import annotations
+
+import builtins
+import numbers
+
+import numpy
+
+from .autograd import graph
+from .autograd.graph import apply
+from .ops import elementwise as E
+
+
+def result_dtype(a, b, true_division: bool):
+    """PyTorch's promotion: a Python number or a 0-d tensor adopts the other side's dtype within its kind."""
+
+    Tensor = graph.tensor_type()
+
+    def kind(x):
+        if isinstance(x, Tensor):
+            k = x._data.dtype.kind
+            return "f" if k == "f" else ("b" if k == "b" else "i")
+        if isinstance(x, builtins.bool):
+            return "b"
+        return "i" if isinstance(x, numbers.Integral) else "f"
+
+    order = {"b": 0, "i": 1, "f": 2}
+    ka, kb = kind(a), kind(b)
+    tensors = [x for x in (a, b) if isinstance(x, Tensor)]
+    dims = [x for x in tensors if x._data.ndim > 0]
+    top = builtins.max(ka, kb, key=order.get)
+    candidates = [x._data.dtype for x in (dims or tensors) if kind(x) == top]
+    if not candidates:  # the highest kind comes from a Python number or a 0-d tensor of a higher kind
+        zero_d = [x._data.dtype for x in tensors if kind(x) == top]
+        dtype = zero_d[0] if zero_d else (numpy.dtype(numpy.float32) if top == "f" else numpy.dtype(numpy.int64))
+    else:
+        dtype = numpy.result_type(*candidates)
+    if true_division and dtype.kind != "f":
+        dtype = numpy.dtype(numpy.float32)
+    return dtype
+
+
+def binary(op, a, b, true_division: bool = False):
+    """Apply a binary op after bringing both sides to one dtype; Python numbers stay scalars (cheap)."""
+    Tensor = graph.tensor_type()
+    dtype = result_dtype(a, b, true_division)
+
+    def prepare(x):
+        if isinstance(x, Tensor):
+            return x if x._data.dtype == dtype else apply(E.Cast, x, dtype=dtype)
+        if isinstance(x, (numbers.Number, numpy.generic)):
+            return dtype.type(x)
+        raise TypeError(f"{op.__name__}: unsupported operand of type {type(x).__name__} (expected a Tensor or number)")
+
+    a, b = prepare(a), prepare(b)
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        same_device(op.__name__, a, b)
+    return apply(op, a, b)
+
+
+def as_float(t):
+    """Integer inputs to float-only functions (exp, softmax ...) become float32, as in PyTorch."""
+    return t if t.dtype.is_floating_point else t.float()
+
+
+def same_device(what: str, a, b) -> None:
+    if a.device != b.device:
+        raise RuntimeError(f"{what}: expected all tensors on the same device, found {a.device} and {b.device}")
+
+
+def array_of(value, like):
+    """``value`` as something that combines with ``like``'s array: its array, or a scalar."""
+    if isinstance(value, graph.tensor_type()):
+        same_device("op", like, value)
+        return value._data
+    return value
