@@ -3,7 +3,7 @@
 Both are written on arrays against ``ctx.xp``, the array module of the inputs' device (NumPy or CuPy), which
 keeps each op short and fast. ``ctx`` is the op object itself: forward stores on it what backward needs.
 
-Backward is written once and runs in two ways (see ``docs/higher_order.md``):
+Backward is written once and runs in two ways (see ``tinygrad_edu/docs/higher_order.md``):
 
 * the ordinary backward pass hands it arrays, with ``ctx.xp`` the array module;
 * ``backward(create_graph=True)`` hands it Tensors, with ``ctx.xp`` a namespace of the same names whose
