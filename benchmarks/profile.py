@@ -2,12 +2,11 @@
 
 How: for the profiled steps only, this module
 
-* observes every op's forward through the engine's op observer (``tinygrad_edu.autograd.graph.observe_ops``;
-  every op goes through ``apply``). Times are *exclusive*: an op whose forward calls other ops (a
-  ``Function``) is charged only for its own time. The time includes the op's graph bookkeeping (wrapping
-  outputs, recording inputs), because that is part of what an op costs here;
-* wraps (monkeypatches) ``_run_backward`` of every op class that defines it: the engine calls it once per op
-  during ``backward()``. Ops that a backward itself calls are charged to that backward;
+* observes every op's forward and backward through the engine's op observers
+  (``tinygrad_edu.autograd.graph.observe_ops``; nothing is monkeypatched). Forward times are *exclusive*: an op
+  whose forward calls other ops (a ``Function``) is charged only for its own time. They include the op's graph
+  bookkeeping (wrapping outputs, recording inputs), because that is part of what an op costs here. Ops that a
+  backward itself calls are charged to that backward;
 
 and times the phases of the step with a clock around each: forward (``model(x, y)``), backward, gradient
 clipping, ``AdamW.step()``, ``zero_grad()``. The rows are then:
@@ -44,15 +43,13 @@ class OpProfiler:
         self._stack: list[float] = []
         self._in_backward = False
         self.phase = "forward"  # set by phased_step: op calls outside forward belong to their phase's row
-        self._patched: list[tuple[type, str, object]] = []
 
     def __enter__(self):
         from tinygrad_edu.autograd import graph
-        from tinygrad_edu.ops.op import Op
 
         prof = self
 
-        def observe(op_class, run):
+        def forward(op_class, run):
             if prof._in_backward or prof.phase != "forward":
                 return run()
             prof._stack.append(0.0)
@@ -68,22 +65,12 @@ class OpProfiler:
                 if prof._stack:
                     prof._stack[-1] += elapsed
 
-        self._observing = graph.observe_ops(observe)
-        self._observing.__enter__()
-        for cls in _subclasses(Op):
-            if "_run_backward" in cls.__dict__:
-                self._patch(cls, "_run_backward", self._wrap_backward(cls.__dict__["_run_backward"]))
-        return self
-
-    def _wrap_backward(self, original):
-        prof = self
-
-        def _run_backward(op, grad_outputs):
+        def backward(op, grad_outputs, run):
             outer = prof._in_backward
             prof._in_backward = True
             t0 = time.perf_counter()
             try:
-                return original(op, grad_outputs)
+                return run()
             finally:
                 elapsed = time.perf_counter() - t0
                 prof._in_backward = outer
@@ -92,28 +79,13 @@ class OpProfiler:
                     entry[0] += elapsed
                     entry[1] += 1
 
-        return _run_backward
-
-    def _patch(self, cls, name, value):
-        self._patched.append((cls, name, cls.__dict__[name]))
-        setattr(cls, name, value)
+        self._observing = graph.observe_ops(forward=forward, backward=backward)
+        self._observing.__enter__()
+        return self
 
     def __exit__(self, *exc):
         self._observing.__exit__(None, None, None)
-        for cls, name, original in reversed(self._patched):
-            setattr(cls, name, original)
-        self._patched.clear()
         return False
-
-
-def _subclasses(cls):
-    seen, todo = [cls], [cls]
-    while todo:
-        for sub in todo.pop().__subclasses__():
-            if sub not in seen:
-                seen.append(sub)
-                todo.append(sub)
-    return seen
 
 
 def phased_step(step, sync, profiler: OpProfiler | None = None) -> dict:

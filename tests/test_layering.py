@@ -1,6 +1,6 @@
 """The engine's layers, as a reader should be able to draw them, checked from the source:
 
-    arrays (backend, dtypes) ← ops ← autograd ← Tensor (tensor, creation, indexing, promotion, printing,
+    arrays (backend, dtypes, hooks) ← ops ← autograd ← Tensor (tensor, creation, indexing, promotion, printing,
     factories) ← nn, optim ← tools (viz, examples, the package's __init__)
 
 Every import, at module level or inside a function, points to the same layer or one below, and no set of
@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "tinygrad_edu"
 
 LAYERS = [
-    ("arrays", ("backend", "dtypes", "cuda")),
+    ("arrays", ("backend", "dtypes", "cuda", "hooks")),
     ("ops", ("ops",)),
     ("autograd", ("autograd",)),
     ("tensor", ("tensor", "creation", "indexing", "promotion", "printing", "factories")),

@@ -49,10 +49,10 @@ def test_draw_graph_after_freed_backward_says_so():
 def test_record_modules_groups_and_folds_gpt_and_restores():
     model = tiny_gpt()
     idx = torch.tensor([[1, 2, 3, 4]])
-    observers_before = list(graph._op_observers)
+    observers_before = (list(graph.forward_observers), list(graph.backward_observers))
     with record_modules(model):
         _, loss = model(idx, idx)
-    assert graph._op_observers == observers_before
+    assert (list(graph.forward_observers), list(graph.backward_observers)) == observers_before
     assert all("forward" not in m.__dict__ for m in model.modules())
     full = draw_graph(loss, params=model).source
     assert "cluster_blocks_0_attn" in full and "blocks.0.attn (CausalSelfAttention)" in full
@@ -68,10 +68,10 @@ def test_record_modules_groups_and_folds_gpt_and_restores():
 
 def test_record_modules_restores_on_exception():
     model = tiny_gpt()
-    observers_before = list(graph._op_observers)
+    observers_before = (list(graph.forward_observers), list(graph.backward_observers))
     with pytest.raises(ValueError), record_modules(model):
         model(torch.zeros(1, 99, dtype=torch.long))  # longer than block_size
-    assert graph._op_observers == observers_before
+    assert (list(graph.forward_observers), list(graph.backward_observers)) == observers_before
     assert all("forward" not in m.__dict__ for m in model.modules())
 
 
@@ -101,6 +101,7 @@ def test_trace_backward_rows_in_reverse_order_and_restores():
     table = trace.table()
     assert "MatMul" in table and "3 backward steps" in table
     assert {cls: cls.__dict__["_run_backward"] for cls in (Op, Function)} == originals
+    assert graph.backward_observers == []
 
 
 def test_trace_backward_sees_user_functions_and_restores_on_error():
@@ -122,6 +123,7 @@ def test_trace_backward_sees_user_functions_and_restores_on_error():
         raise KeyError("boom")
     assert [r.op for r in trace.rows] == ["Sum", "Square"]
     assert Function.__dict__["_run_backward"] is original
+    assert graph.backward_observers == []
 
 
 def test_draw_graph_labels_ops_with_trace_steps():

@@ -17,6 +17,7 @@ from .autograd import engine, graph
 from .autograd.grad_mode import is_grad_enabled
 from .autograd.graph import apply
 from .creation import to_array
+from .hooks import add_hook
 from .indexing import convert_index, dim_index, dim_indices, numpy_aliases, shape_arg
 from .ops import elementwise as E
 from .ops import movement as M
@@ -229,9 +230,7 @@ class Tensor:
             raise RuntimeError("can't register a hook on a tensor that does not require grad")
         if self._hooks is None:
             self._hooks = {}
-        key = builtins.max(self._hooks, default=-1) + 1
-        self._hooks[key] = hook
-        return _HookHandle(self._hooks, key)
+        return add_hook(self._hooks, hook)
 
     def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False, inputs=None):
         """Accumulate d(self)/d(leaf), weighted by ``gradient``, into every leaf's ``.grad`` (or only into those of
@@ -809,14 +808,6 @@ def parse_to_args(args, kwargs):
         else:
             dev = a
     return dev, dtype
-
-
-class _HookHandle:
-    def __init__(self, hooks: dict, key: int):
-        self._hooks, self._key = hooks, key
-
-    def remove(self) -> None:
-        self._hooks.pop(self._key, None)
 
 
 graph.use_tensor_type(Tensor)  # the graph layer makes ops' results as Tensors

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .autograd import graph
-from .ops.op import Op
 
 INSTALL_HINT = (
     'draw_graph needs the graphviz Python package: pip install -e ".[viz]" (or pip install graphviz); '
@@ -56,7 +55,7 @@ def record_modules(model):
 
     1. each sub-module gets an instance attribute ``forward`` (found before the class's method) that pushes
        its dotted name on a stack, calls the real forward, and pops the name again;
-    2. an op observer (``autograd.graph.observe_ops``: every op is created by ``apply``) copies the current
+    2. a forward op observer (``autograd.graph.observe_ops``: every op is created by ``apply``) copies the current
        stack onto each new op.
 
     Both are undone on exit. The root module itself is not on the stack: its own ops are "top level".
@@ -80,7 +79,7 @@ def record_modules(model):
         return out
 
     try:
-        with graph.observe_ops(tag):
+        with graph.observe_ops(forward=tag):
             yield model
     finally:
         for module, previous in wrapped:
@@ -166,66 +165,42 @@ class BackwardTrace:
 def trace_backward():
     """Record every op's backward run inside the ``with`` block; yields a ``BackwardTrace``.
 
-    The engine calls ``op._run_backward(grad_outputs)`` once per op (see ``engine.run_backward``). We wrap that
-    method on ``Op`` and on every subclass that overrides it (``Function`` does), and put the originals back
-    on exit. Norms are computed outside the timed region, so the times are the ops' own.
+    The engine runs each op's backward once, through its backward observers (``autograd.graph.observe_ops``);
+    ours times the run and records what went in and out. Norms are computed outside the timed region, so the
+    times are the ops' own.
     """
     trace = BackwardTrace()
-    depth = [0]  # a subclass's _run_backward may call super()'s: record only the outermost call
-    patched = [(cls, cls.__dict__["_run_backward"]) for cls in _op_classes() if "_run_backward" in cls.__dict__]
 
-    def make(original):
-        def _run_backward(op, grad_outputs):
-            if depth[0]:
-                return original(op, grad_outputs)
-            depth[0] += 1
-            try:
-                start = time.perf_counter_ns()
-                grads = original(op, grad_outputs)
-                elapsed = (time.perf_counter_ns() - start) / 1000
-            finally:
-                depth[0] -= 1
-            modules = getattr(op, MODULE_ATTR, ())
-            trace.rows.append(
-                BackwardStep(
-                    step=len(trace.rows),
-                    op=op.name,
-                    module=modules[-1][0] if modules else "",
-                    grad_output_shapes=[None if g is None else tuple(g.shape) for g in grad_outputs],
-                    grad_input_shapes=[None if g is None else tuple(g.shape) for g in grads],
-                    grad_output_norm=math.sqrt(sum(_norm(g) ** 2 for g in grad_outputs if g is not None)),
-                    grad_input_norms=[None if g is None else _norm(g) for g in grads],
-                    time_us=elapsed,
-                    op_id=id(op),
-                )
+    def record(op, grad_outputs, run):
+        start = time.perf_counter_ns()
+        grads = run()
+        elapsed = (time.perf_counter_ns() - start) / 1000
+        modules = getattr(op, MODULE_ATTR, ())
+        trace.rows.append(
+            BackwardStep(
+                step=len(trace.rows),
+                op=op.name,
+                module=modules[-1][0] if modules else "",
+                grad_output_shapes=[None if g is None else tuple(g.shape) for g in grad_outputs],
+                grad_input_shapes=[None if g is None else tuple(g.shape) for g in grads],
+                grad_output_norm=math.sqrt(sum(_norm(g) ** 2 for g in grad_outputs if g is not None)),
+                grad_input_norms=[None if g is None else _norm(g) for g in grads],
+                time_us=elapsed,
+                op_id=id(op),
             )
-            return grads
+        )
+        return grads
 
-        return _run_backward
-
-    for cls, original in patched:
-        cls._run_backward = make(original)
-    try:
+    with graph.observe_ops(backward=record):
         yield trace
-    finally:
-        for cls, original in patched:
-            cls._run_backward = original
-
-
-def _op_classes():
-    seen, todo = [], [Op]
-    while todo:
-        cls = todo.pop()
-        if cls not in seen:
-            seen.append(cls)
-            todo.extend(cls.__subclasses__())
-    return seen
 
 
 def _norm(array) -> float:
     """The L2 norm of a NumPy or CuPy array, in float64 so that float16 gradients do not overflow."""
     if not hasattr(array, "shape"):  # a Python number
         return abs(float(array))
+    if hasattr(array, "detach"):  # a Tensor: gradients are Tensors under create_graph
+        array = array.detach().cpu().numpy()
     return float(((array.astype("float64")) ** 2).sum()) ** 0.5
 
 

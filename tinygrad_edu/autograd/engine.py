@@ -125,7 +125,9 @@ def _run(roots, seeds, retain_graph, create_graph, targets=None, stop_at_targets
                 continue
             grad_outputs = _apply_output_hooks(op, grad_outputs, create_graph)
             graph.check_versions(op)
-            if create_graph:
+            if graph.backward_observers:
+                grad_inputs = graph.observed_backward(op, grad_outputs, _backward_of(op, grad_outputs, create_graph))
+            elif create_graph:
                 grad_inputs = differentiable_backward(op, grad_outputs, grad)
             else:
                 grad_inputs = op._run_backward(grad_outputs)
@@ -140,6 +142,12 @@ def _run(roots, seeds, retain_graph, create_graph, targets=None, stop_at_targets
             if not retain_graph:
                 graph.release(op)
     return captured
+
+
+def _backward_of(op, grad_outputs, create_graph):
+    if create_graph:
+        return lambda: differentiable_backward(op, grad_outputs, grad)
+    return lambda: op._run_backward(grad_outputs)
 
 
 def _ops_leading_to(order, target_ids, stop) -> set:

@@ -19,7 +19,8 @@ from .. import backend
 from .grad_mode import is_grad_enabled
 
 _tensor_type: list = [None]  # [Tensor], set by tensor.py
-_op_observers: list = []  # profilers: see observe_ops
+forward_observers: list = []  # profilers and tracers: see observe_ops
+backward_observers: list = []
 
 
 def use_tensor_type(cls) -> None:
@@ -38,7 +39,7 @@ def new_tensor(array, device):
 
 def apply(op_class, *args, **params):
     """Run ``op_class`` on ``args`` (Tensors and Python values) and record it if any input requires grad."""
-    if _op_observers:
+    if forward_observers:
         return _observed_apply(op_class, args, params)
     return _apply(op_class, args, params)
 
@@ -83,22 +84,37 @@ def _apply(op_class, args, params):
 
 
 @contextlib.contextmanager
-def observe_ops(observer):
-    """Inside the block, every ``apply`` goes through ``observer(op_class, run)``, which must call ``run()`` (the
-    op itself, recording included) and return its result: a profiler times it, a tracer tags the new node."""
-    _op_observers.append(observer)
+def observe_ops(forward=None, backward=None):
+    """Watch ops run, for profilers and tracers, without touching the engine's code.
+
+    Inside the block every op's forward goes through ``forward(op_class, run)`` and every op's backward through
+    ``backward(op, grad_outputs, run)``; each must call ``run()`` (the op itself, recording included) and return
+    its result. A profiler times ``run()``; a tracer reads what went in and what came out."""
+    entries = [(forward_observers, forward), (backward_observers, backward)]
+    for observers, observer in entries:
+        if observer is not None:
+            observers.append(observer)
     try:
         yield
     finally:
-        _op_observers.remove(observer)
+        for observers, observer in entries:
+            if observer is not None:
+                observers.remove(observer)
 
 
 def _observed_apply(op_class, args, params):
     def run():
         return _apply(op_class, args, params)
 
-    for observer in reversed(_op_observers):
+    for observer in reversed(forward_observers):
         run = functools.partial(observer, op_class, run)
+    return run()
+
+
+def observed_backward(op, grad_outputs, run):
+    """``run()`` (one op's backward) through the backward observers; called by the engine."""
+    for observer in reversed(backward_observers):
+        run = functools.partial(observer, op, grad_outputs, run)
     return run()
 
 
