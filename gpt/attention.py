@@ -6,7 +6,7 @@ shows as the empty upper triangle: no token can look at the future. Typical patt
 always looks at the previous character, one that looks at the start of the current word, one that spreads its
 attention evenly (an average of the past).
 
-The weights come from ``GPT.attention_maps``, which runs the normal forward with ``return_attention=True``;
+The weights come from ``GPT.attention_maps``, which runs the normal forward with a hook on each layer's attention;
 the tests check that asking for the weights does not change the model's outputs.
 """
 

@@ -144,7 +144,7 @@ class CausalSelfAttention(nn.Module):
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
 
-    def forward(self, x, return_attention: bool = False):
+    def forward(self, x):
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         # (B, T, C) -> (B, nh, T, hs): each head becomes a batch entry for the matmuls below
@@ -159,13 +159,11 @@ class CausalSelfAttention(nn.Module):
         if self.scale != 1.0:
             att = att * self.scale  # keeps the scores' variance near 1, so softmax does not saturate at init
         att = att.masked_fill(~self.mask[:T, :T], float("-inf"))  # the future gets weight exp(-inf) = 0
-        att = F.softmax(att, dim=-1)
-        weights = att
+        att = F.softmax(att, dim=-1)  # the attention pattern: what GPT.attention_maps records (a hook on attn_dropout)
         att = self.attn_dropout(att)
         y = att @ v  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again, as the lecture's torch.cat does
-        y = self.resid_dropout(self.c_proj(y))
-        return (y, weights) if return_attention else y
+        return self.resid_dropout(self.c_proj(y))
 
 
 class MLP(nn.Module):
@@ -235,14 +233,14 @@ class Block(nn.Module):
         else:  # attention only: no second sub-layer, so no LayerNorm in front of it either
             self.ln_2, self.mlp = None, None
 
-    def forward(self, x, return_attention: bool = False):
-        a, weights = self.attn(self.ln_1(x), return_attention=True)
+    def forward(self, x):
+        a = self.attn(self.ln_1(x))
         # the residual path lets gradients reach early layers unchanged; without it they pass every sub-layer
         x = x + a if self.residual else a
         if self.mlp is not None:
             m = self.mlp(self.ln_2(x))
             x = x + m if self.residual else m
-        return (x, weights) if return_attention else x
+        return x
 
 
 class GPT(nn.Module):
@@ -288,7 +286,7 @@ class GPT(nn.Module):
             n -= self.wpe.weight.numel()
         return n
 
-    def _trunk(self, idx, attention: list | None = None):
+    def _trunk(self, idx):
         """The residual stream after the last block and ln_f, (B, T, n_embd)."""
         if idx.dim() != 2:
             raise ValueError(f"GPT expects token ids of shape (B, T), got {tuple(idx.shape)}")
@@ -303,11 +301,7 @@ class GPT(nn.Module):
             x = x + self.wpe(torch.arange(T, device=idx.device))  # (T, C) broadcasts over the batch
         x = self.drop(x)
         for block in self.blocks:
-            if attention is None:
-                x = block(x)
-            else:
-                x, weights = block(x, return_attention=True)
-                attention.append(weights)
+            x = block(x)
         return self.ln_f(x)
 
     def forward(self, idx, targets=None):
@@ -320,10 +314,20 @@ class GPT(nn.Module):
         return logits, loss
 
     def attention_maps(self, idx) -> list:
-        """Attention weights of every layer, each (B, n_head, T, T), after softmax; eval mode, no graph."""
+        """Attention weights of every layer, each (B, n_head, T, T), after softmax; eval mode, no graph.
+
+        A forward pre-hook on each layer's ``attn_dropout`` reads its input, which is the softmax's output."""
         maps = []
-        with torch.no_grad(), eval_mode(self):
-            self._trunk(idx, attention=maps)
+        handles = [
+            block.attn.attn_dropout.register_forward_pre_hook(lambda module, args: maps.append(args[0]))
+            for block in self.blocks
+        ]
+        try:
+            with torch.no_grad(), eval_mode(self):
+                self._trunk(idx)
+        finally:
+            for handle in handles:
+                handle.remove()
         return maps
 
     def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None):

@@ -1,8 +1,8 @@
 """A model summary: every module with its type, output shape and parameter count, and the totals.
 
 Like the tables of Keras' ``model.summary()`` or ``torchinfo``: run one forward pass on an example input and
-note what each module returns. Each module's ``forward`` is wrapped for the length of that pass (an instance
-attribute that shadows the class's method, removed afterwards), so ``Module`` needs no hook mechanism.
+note what each module returns, with a forward hook on every module (``register_forward_hook``, as one would
+in PyTorch), removed afterwards.
 
 Parameters are counted where they are defined, not in the parents (so a Block's row counts nothing; its
 LayerNorms and Linears do), and a parameter shared by two modules (GPT's tied embedding and output matrix) is
@@ -30,28 +30,22 @@ def summary_rows(model, input_example) -> list[dict]:
     """The rows of ``summary``: path, type, output shape, own parameter count (and whether shared), depth."""
     outputs: dict = {}
     calls: dict = {}
-    wrapped = []
-    for name, module in model.named_modules():
-        previous = module.__dict__.get("forward")
-        wrapped.append((module, previous))
 
-        def wrapper(*args, _forward=module.forward, _name=name, **kwargs):
-            out = _forward(*args, **kwargs)
-            outputs.setdefault(_name, _shape_of(out))  # the first call's output; a module may run twice
-            calls[_name] = calls.get(_name, 0) + 1
-            return out
+    def note(name):
+        def hook(module, args, out):
+            outputs.setdefault(name, _shape_of(out))  # the first call's output; a module may run twice
+            calls[name] = calls.get(name, 0) + 1
 
-        object.__setattr__(module, "forward", wrapper)
+        return hook
+
+    handles = [module.register_forward_hook(note(name)) for name, module in model.named_modules()]
     args = input_example if isinstance(input_example, tuple) else (input_example,)
     try:
         with torch.no_grad():
             model(*args)
     finally:
-        for module, previous in wrapped:
-            if previous is None:
-                module.__dict__.pop("forward", None)
-            else:
-                object.__setattr__(module, "forward", previous)
+        for handle in handles:
+            handle.remove()
 
     seen: dict = {}  # id(parameter) -> the name it was first counted under
     rows = []

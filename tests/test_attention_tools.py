@@ -40,14 +40,8 @@ def test_returning_attention_does_not_change_outputs():
     maps = model.attention_maps(idx)
     after, _ = model(idx)
     np.testing.assert_array_equal(before.detach().numpy(), after.detach().numpy())
-    assert len(maps) == 2
-    # a block asked for its attention computes the same output as one that is not
-    x = torch.randn(1, 7, 8)
-    block = model.blocks[0]
-    y_plain = block(x)
-    y_with, weights = block(x, return_attention=True)
-    np.testing.assert_array_equal(y_plain.detach().numpy(), y_with.detach().numpy())
-    assert weights.shape == (1, 2, 7, 7)
+    assert len(maps) == 2 and maps[0].shape == (1, 2, len("how are"), len("how are"))
+    assert all(not m._forward_pre_hooks for m in model.modules())  # the recording hooks are gone
 
 
 def test_gpt_attention_cli_writes_one_png_per_layer(tmp_path):

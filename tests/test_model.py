@@ -106,15 +106,17 @@ def test_heads_to_batched_rejects_mismatched_shapes():
         heads_to_batched(mha, CausalSelfAttention(tiny(n_embd=16, n_head=4, bias=False)))
 
 
-def test_return_attention_does_not_change_output():
-    attn = CausalSelfAttention(tiny())
-    x = tg.randn(2, 5, 16)
-    y, att = attn(x, return_attention=True)
-    y, att = y.detach().numpy(), att.detach().numpy()
-    assert np.array_equal(y, attn(x).detach().numpy())
-    assert att.shape == (2, 2, 5, 5)
+def test_attention_maps_are_causal_distributions_and_leave_no_hook_behind():
+    model = GPT(tiny())
+    idx = tokens(2, 5, 11)
+    before = model(idx)[0].detach().numpy()
+    maps = model.attention_maps(idx)
+    assert len(maps) == model.config.n_layer and maps[0].shape == (2, 2, 5, 5)
+    att = maps[0].numpy()
     np.testing.assert_allclose(att.sum(-1), 1.0, rtol=1e-5)
     assert np.all(np.triu(att, k=1) == 0)  # no weight on the future
+    assert all(not m._forward_pre_hooks for m in model.modules())
+    assert np.array_equal(before, model(idx)[0].detach().numpy())
 
 
 # -- causality, loss, tying, init ----------------------------------------------------------------------------

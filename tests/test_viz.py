@@ -54,6 +54,7 @@ def test_record_modules_groups_and_folds_gpt_and_restores():
         _, loss = model(idx, idx)
     assert (list(graph.forward_observers), list(graph.backward_observers)) == observers_before
     assert all("forward" not in m.__dict__ for m in model.modules())
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())  # hooks removed
     full = draw_graph(loss, params=model).source
     assert "cluster_blocks_0_attn" in full and "blocks.0.attn (CausalSelfAttention)" in full
     folded = draw_graph(loss, params=model, max_depth=1).source
@@ -73,6 +74,7 @@ def test_record_modules_restores_on_exception():
         model(torch.zeros(1, 99, dtype=torch.long))  # longer than block_size
     assert (list(graph.forward_observers), list(graph.backward_observers)) == observers_before
     assert all("forward" not in m.__dict__ for m in model.modules())
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())  # hooks removed
 
 
 @needs_dot

@@ -51,23 +51,22 @@ MODULE_ATTR = "_viz_modules"
 def record_modules(model):
     """Tag every op created inside the ``with`` block with the stack of modules whose forward is running.
 
-    Two temporary wrappers do it, so ``Module`` needs no hook mechanism of its own:
-
-    1. each sub-module gets an instance attribute ``forward`` (found before the class's method) that pushes
-       its dotted name on a stack, calls the real forward, and pops the name again;
-    2. a forward op observer (``autograd.graph.observe_ops``: every op is created by ``apply``) copies the current
-       stack onto each new op.
-
-    Both are undone on exit. The root module itself is not on the stack: its own ops are "top level".
+    Two kinds of hook do it, all removed on exit: a forward pre-hook and a forward hook on each sub-module push
+    and pop its dotted name on a stack (``always_call``, so the stack stays right if a forward raises), and a
+    forward op observer (``autograd.graph.observe_ops``: every op is made by ``apply``) copies the current stack
+    onto each new op. The root module itself is not on the stack: its own ops are "top level".
     """
     stack: list[tuple[str, str]] = []
-    wrapped = []  # (module, previous instance-level forward or None)
+
+    def leave(module, args, output):
+        stack.pop()  # and return None: the output stays as it is
+
+    handles = []
     for name, module in model.named_modules():
-        if not name:
-            continue
-        previous = module.__dict__.get("forward")
-        wrapped.append((module, previous))
-        object.__setattr__(module, "forward", _stacking_forward(module.forward, name, type(module).__name__, stack))
+        if name:
+            entry = (name, type(module).__name__)
+            handles.append(module.register_forward_pre_hook(lambda m, args, entry=entry: stack.append(entry)))
+            handles.append(module.register_forward_hook(leave, always_call=True))
 
     def tag(op_class, run):
         out = run()
@@ -82,22 +81,8 @@ def record_modules(model):
         with graph.observe_ops(forward=tag):
             yield model
     finally:
-        for module, previous in wrapped:
-            if previous is None:
-                module.__dict__.pop("forward", None)
-            else:
-                object.__setattr__(module, "forward", previous)
-
-
-def _stacking_forward(forward, name, type_name, stack):
-    def wrapper(*args, **kwargs):
-        stack.append((name, type_name))
-        try:
-            return forward(*args, **kwargs)
-        finally:
-            stack.pop()
-
-    return wrapper
+        for handle in handles:
+            handle.remove()
 
 
 # -- trace_backward: the chain rule, step by step ----------------------------------------------------------
