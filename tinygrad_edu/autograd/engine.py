@@ -82,6 +82,8 @@ def backward(roots, seeds, retain_graph: bool = False, create_graph: bool = Fals
         return
     grads = _run(roots, seeds, retain_graph, create_graph, targets=inputs)
     for tensor, grad in zip(inputs, grads):
+        if tensor._ctx is not None:
+            tensor._retains_grad = True  # as PyTorch: a non-leaf named in inputs= keeps its .grad from now on
         if grad is not None:
             _store_grad(tensor, grad, create_graph)
 
@@ -94,28 +96,29 @@ def grad(roots, seeds, targets, retain_graph: bool = False, create_graph: bool =
 
 
 def _run(roots, seeds, retain_graph, create_graph, targets=None, stop_at_targets=False):
+    """The backward pass. A gradient is complete for a non-leaf when its op's turn comes (every consumer ran
+    before it), and for a leaf at the end: that is when hooks run, and when it is stored or captured."""
     target_ids = None if targets is None else {id(t): k for k, t in enumerate(targets)}
-    captured = None if targets is None else [None] * len(targets)
-
-    def deliver(tensor, grad):
-        """A gradient for ``tensor`` that is complete for one path: capture it, continue, or store it."""
-        k = None if target_ids is None else target_ids.get(id(tensor))
-        if k is not None:
-            captured[k] = grad if captured[k] is None else captured[k] + grad
-            if stop_at_targets:
-                return
-        if tensor._ctx is None:
-            if target_ids is None:
-                _store_grad(tensor, grad, create_graph)
-        elif needed is None or tensor._ctx in needed:
-            slots = pending.setdefault(tensor._ctx, [None] * len(tensor._ctx.outputs))
-            i = tensor._output_index
-            slots[i] = grad if slots[i] is None else slots[i] + grad
-
     stop = frozenset(target_ids) if stop_at_targets else frozenset()
     order = topological_order([r._ctx for r in roots if r._ctx is not None], stop)
     needed = None if target_ids is None else _ops_leading_to(order, target_ids, stop)
-    pending: dict = {}
+    receiving = needed
+    if target_ids is not None:  # a target's own op collects its gradient, even where nothing needs its backward
+        in_order = set(order)
+        receiving = needed | {t._ctx for t in targets if t._ctx in in_order and id(t) not in stop}
+    pending: dict = {}  # op -> one gradient slot per output, summed over the consumers seen so far
+    leaves: dict = {}  # id -> [leaf or target outside the walk, its summed gradient]
+    captured = None if targets is None else [None] * len(targets)
+
+    def deliver(tensor, grad):
+        if tensor._ctx is not None and id(tensor) not in stop and (receiving is None or tensor._ctx in receiving):
+            slots = pending.setdefault(tensor._ctx, [None] * len(tensor._ctx.outputs))
+            i = tensor._output_index
+            slots[i] = grad if slots[i] is None else slots[i] + grad
+        elif tensor._ctx is None or id(tensor) in target_ids:
+            entry = leaves.setdefault(id(tensor), [tensor, None])
+            entry[1] = grad if entry[1] is None else entry[1] + grad
+
     with enable_grad() if create_graph else contextlib.nullcontext():
         for root, seed in zip(roots, seeds):
             deliver(root, seed)
@@ -124,6 +127,10 @@ def _run(roots, seeds, retain_graph, create_graph, targets=None, stop_at_targets
             if grad_outputs is None:  # no gradient flows through this op (e.g. a branch that was detached)
                 continue
             grad_outputs = _apply_output_hooks(op, grad_outputs, create_graph)
+            if target_ids is not None:
+                _capture_outputs(op, grad_outputs, target_ids, captured)
+                if op not in needed:
+                    continue
             graph.check_versions(op)
             if graph.backward_observers:
                 grad_inputs = graph.observed_backward(op, grad_outputs, _backward_of(op, grad_outputs, create_graph))
@@ -141,7 +148,21 @@ def _run(roots, seeds, retain_graph, create_graph, targets=None, stop_at_targets
                     deliver(parent, parent_grad)
             if not retain_graph:
                 graph.release(op)
+        for tensor, total in leaves.values():
+            if tensor._hooks:
+                total = _run_hooks(tensor, total, create_graph)
+            if target_ids is None:
+                _store_grad(tensor, total, create_graph)
+            elif id(tensor) in target_ids:
+                captured[target_ids[id(tensor)]] = total
     return captured
+
+
+def _capture_outputs(op, grad_outputs, target_ids, captured) -> None:
+    for ref, grad in zip(op.outputs, grad_outputs):
+        tensor = ref()
+        if tensor is not None and grad is not None and id(tensor) in target_ids:
+            captured[target_ids[id(tensor)]] = grad
 
 
 def _backward_of(op, grad_outputs, create_graph):
@@ -170,7 +191,7 @@ def _apply_output_hooks(op, grad_outputs, create_graph):
         if tensor._hooks:
             grad_outputs[i] = _run_hooks(tensor, grad_outputs[i], create_graph)
         if tensor._retains_grad:
-            _store_grad(tensor, grad_outputs[i], create_graph, hooks=False)
+            _store_grad(tensor, grad_outputs[i], create_graph)
     return grad_outputs
 
 
@@ -183,11 +204,9 @@ def _run_hooks(tensor, grad, create_graph):
     return as_tensor if create_graph else as_tensor._data
 
 
-def _store_grad(tensor, grad, create_graph, hooks=True) -> None:
+def _store_grad(tensor, grad, create_graph) -> None:
     """``tensor.grad += grad``. Without ``create_graph`` the stored gradient is always a fresh array, never a view
     of another; with it, ``.grad`` is the gradient Tensor itself, graph and all."""
-    if hooks and tensor._hooks and tensor._ctx is None:
-        grad = _run_hooks(tensor, grad, create_graph)
     if create_graph:
         if grad.dtype != tensor.dtype:
             grad = grad.to(tensor.dtype)

@@ -62,8 +62,8 @@ def _apply(op_class, args, params):
     out_dev = getattr(ctx, "output_device", dev)  # only ToDevice moves data between devices
     wrapped = []
     for index, out in enumerate(outputs):
-        if isinstance(out, numpy.generic):  # a NumPy scalar (e.g. from a full reduction) has no view of its own
-            out = numpy.asarray(out)
+        if isinstance(out, numpy.generic):  # NumPy gives scalars for 0-d results: they have no views of their own
+            out = _as_0d_array(ctx, out)
         t = Tensor._wrap(out, out_dev)
         if record and out.dtype.kind == "f":
             t.requires_grad = True
@@ -78,6 +78,14 @@ def _apply(op_class, args, params):
         ctx.saved_versions = _versions_of_saved(ctx, args, wrapped, Tensor)
         ctx.released = False
     return tuple(wrapped) if isinstance(result, tuple) else wrapped[0]
+
+
+def _as_0d_array(ctx, scalar):
+    """``scalar`` as a 0-d array, also where forward saved it, so that backward still sees it as the output."""
+    array = numpy.asarray(scalar)
+    if any(s is scalar for s in ctx.saved_tensors):
+        ctx.saved_tensors = tuple(array if s is scalar else s for s in ctx.saved_tensors)
+    return array
 
 
 # -- observing ops (profilers) -------------------------------------------------------------------------------
