@@ -1,8 +1,8 @@
 """One GPT training step, built the same way for tinygrad_edu and for PyTorch.
 
 A *setup* is a flat dict like a preset of ``gpt/config.py`` (model fields + batch_size, learning_rate, ...).
-Both implementations get the same architecture, the same initial weights (ours are copied into PyTorch's
-twin, ``benchmarks/torch_gpt.py``), the same batches, and the same step:
+Both implementations run the same model file, ``gpt/model.py`` (on PyTorch through ``gpt.library``), from the
+same initial weights (ours are copied into PyTorch's), on the same batches, with the same step:
 
     forward -> loss -> backward -> clip_grad_norm_(1.0) -> AdamW.step() -> zero_grad(set_to_none=True)
 
@@ -119,19 +119,20 @@ class OursStep(_Step):
 
 
 class TorchStep(_Step):
-    """The same step in PyTorch with ``benchmarks.torch_gpt.TorchGPT``, starting from ``weights`` (a state dict
-    of NumPy arrays, normally ours) so both implementations start from identical parameters."""
+    """The same step in PyTorch, with ``gpt/model.py`` itself run on PyTorch (``gpt.library``), starting from
+    ``weights`` (a state dict of NumPy arrays, normally ours) so both implementations start from identical
+    parameters."""
 
     impl = "torch"
 
     def __init__(self, setup: dict, device: str = "cpu", seed: int = 1337, batches=None, weights=None):
         import torch
 
-        from .torch_gpt import TorchGPT
+        from gpt.library import model_module
 
         self.config, self.train_cfg = split_setup(setup)
         torch.manual_seed(seed)
-        self.model = TorchGPT(self.config)
+        self.model = model_module("torch").GPT(self.config)
         if weights is not None:
             self.model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()}, strict=True)
         self.model.to(device=device, dtype=torch.float32).train()

@@ -316,11 +316,11 @@ def test_gradcheck_loss_wrt_parameters(overrides):
     ids=["default", "rope-swiglu", "single-head-no-ln", "bare-attention"],
 )
 def test_matches_pytorch(torch, overrides):
-    from benchmarks.torch_gpt import TorchGPT
+    from gpt.library import model_module
 
     config = GPTConfig(vocab_size=65, block_size=16, n_layer=2, n_head=4, n_embd=32, **overrides)
     ours = GPT(config).double()
-    theirs = TorchGPT(config).double()
+    theirs = model_module("torch").GPT(config).double()  # the same file, gpt/model.py, run on PyTorch
     state = {k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()}
     theirs.load_state_dict(state, strict=True)
 
@@ -421,3 +421,20 @@ def test_lecture_gpt_forward_backward_generate():
     head = Head(16, 4, block_size=8)
     assert tuple(head(tg.randn(2, 5, 16)).shape) == (2, 5, 4)
     assert tuple(FeedForward(16)(tg.randn(2, 5, 16)).shape) == (2, 5, 16)
+
+
+def test_the_pytorch_run_is_the_same_file(torch):
+    """gpt.library runs gpt/model.py itself on PyTorch: same source lines, PyTorch modules underneath."""
+    import inspect
+
+    from gpt import model as ours
+    from gpt.library import IMPORTS, model_module
+
+    theirs = model_module("torch")
+    assert model_module("torch") is theirs and model_module("tinygrad_edu") is ours
+    assert inspect.getsourcefile(theirs.GPT.forward) == inspect.getsourcefile(ours.GPT.forward)
+    assert theirs.GPT.forward.__code__.co_firstlineno == ours.GPT.forward.__code__.co_firstlineno
+    assert issubclass(theirs.GPT, torch.nn.Module) and theirs.torch is torch
+    assert set(IMPORTS) <= set(inspect.getsource(ours).splitlines())  # the lines it swaps are really there
+    with pytest.raises(ValueError, match="library"):
+        model_module("jax")
