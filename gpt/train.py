@@ -22,7 +22,7 @@ from tinygrad_edu import nn
 from . import checkpoint as ckpt
 from .config import RunConfig, TrainConfig
 from .data import CharTokenizer, Dataset, batch_from_offsets, load_dataset, prepare_shakespeare, resolve_dataset_dir
-from .model import GPT, GPTConfig
+from .model import GPT, GPTConfig, eval_mode
 
 
 @dataclass
@@ -77,18 +77,16 @@ class Batches:
 @torch.no_grad()
 def estimate_loss(model: GPT, splits: dict, cfg: TrainConfig, it: int) -> dict:
     """Mean loss over ``eval_iters`` random batches of each split, in eval mode, without a graph."""
-    was_training = model.training
-    model.eval()
     out = {}
-    for name, batches in splits.items():
-        rng = np.random.default_rng([cfg.seed, it, 0 if name == "train" else 1])
-        losses = np.empty(cfg.eval_iters)
-        for k in range(cfg.eval_iters):
-            x, y = batches.sample(rng)
-            _, loss = model(x, y)
-            losses[k] = loss.item()
-        out[name] = float(losses.mean())
-    model.train(was_training)
+    with eval_mode(model):
+        for name, batches in splits.items():
+            rng = np.random.default_rng([cfg.seed, it, 0 if name == "train" else 1])
+            losses = np.empty(cfg.eval_iters)
+            for k in range(cfg.eval_iters):
+                x, y = batches.sample(rng)
+                _, loss = model(x, y)
+                losses[k] = loss.item()
+            out[name] = float(losses.mean())
     return out
 
 

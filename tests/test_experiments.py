@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from gpt.experiments import ablation, addition, common, modern, pretrain_finetune
+from gpt.train import Batches
 
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 SHAKESPEARE_VOCAB = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -279,5 +280,5 @@ def test_seeding_makes_training_repeatable(data_args):
     for _ in range(2):
         rng = common.seed_everything(7)
         model = ablation.variants()[-1].build(data.tokenizer.vocab_size)  # "no dropout"
-        curves.append(common.train(model, common.lm_batches(data.train, 8, 4, "cpu"), budget, rng, evaluate))
+        curves.append(common.train(model, Batches(data.train, 8, 4, "cpu").sample, budget, rng, evaluate))
     assert curves[0] == curves[1]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from ..lecture import BigramLanguageModel
 from ..model import GPT, Block, CausalSelfAttention, GPTConfig
+from ..train import Batches
 from . import common
 
 NAME = "ablation"
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             rng = common.seed_everything(seed)
             model = v.build(vocab).to(args.device)
-            batches = common.lm_batches(data.train, v.block_size, budget.batch_size, args.device)
+            batches = Batches(data.train, v.block_size, budget.batch_size, args.device).sample
             t0 = time.perf_counter()
             curve = common.train(model, batches, budget, rng, evaluators[v.block_size])
             seconds = time.perf_counter() - t0

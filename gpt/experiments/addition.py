@@ -31,7 +31,7 @@ import numpy as np
 import tinygrad_edu as torch
 
 from ..data import CharTokenizer
-from ..model import GPT, GPTConfig
+from ..model import GPT, GPTConfig, eval_mode
 from . import common
 
 NAME = "addition"
@@ -264,7 +264,8 @@ def train_one(fmt, seed, model_cfg, train_set, test, budget, curve_test, pad, de
     t0 = time.perf_counter()
     curve = common.train(model, batch, budget, rng, evaluate, log=lambda line: print(f"  [{fmt}]" + line))
     seconds = time.perf_counter() - t0
-    final = common.evaluate_in_eval_mode(model, lambda m: evaluate(m, n=None))  # every held-out problem
+    with eval_mode(model), torch.no_grad():
+        final = evaluate(model, n=None)  # every held-out problem
     print(f"  {fmt} seed {seed}: " + ", ".join(f"{k[4:]} {a:.2%}" for k, a in final.items()) + f" ({seconds:.0f} s)")
     run = dict(
         format=fmt,

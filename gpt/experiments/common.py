@@ -31,6 +31,7 @@ from tinygrad_edu import nn
 
 from ..config import TrainConfig
 from ..data import Dataset, batch_from_offsets, load_dataset, prepare_shakespeare
+from ..model import eval_mode
 from ..train import configure_optimizer, learning_rate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -152,7 +153,8 @@ def train(
     for step in range(budget.steps + 1):
         lr = learning_rate(step, cfg)
         if step % budget.eval_interval == 0 or step == budget.steps:
-            metrics = evaluate_in_eval_mode(model, evaluate)
+            with eval_mode(model), torch.no_grad():
+                metrics = evaluate(model)
             curve.append({"step": step, "lr": lr, **metrics})
             if log is not None:
                 log(f"  step {step:>5}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
@@ -170,28 +172,7 @@ def train(
     return curve
 
 
-def evaluate_in_eval_mode(model: nn.Module, evaluate: EvalFn) -> dict:
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return evaluate(model)
-    finally:
-        model.train(was_training)
-
-
 # -- language-model data: random training windows, fixed evaluation windows -----------------------------------
-
-
-def lm_batches(data: np.ndarray, block_size: int, batch_size: int, device: str) -> BatchFn:
-    """Random (x, y) windows of a token array, y shifted by one (as ``gpt.train.Batches``)."""
-
-    def sample(rng: np.random.Generator):
-        offsets = rng.integers(0, len(data) - block_size, size=batch_size)
-        x, y = batch_from_offsets(data, offsets, block_size)
-        return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-
-    return sample
 
 
 def lm_evaluator(

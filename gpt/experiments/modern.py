@@ -22,6 +22,7 @@ import numpy as np
 
 from ..model import GPT, CausalSelfAttention, GPTConfig
 from ..model import Block as ModelBlock
+from ..train import Batches
 from . import common
 
 NAME = "modern"
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             rng = common.seed_everything(seed)
             model = GPT(GPTConfig(**base, **change)).to(args.device)
             params[name] = model.num_params(non_embedding=False)  # RoPE saves the position table
-            batches = common.lm_batches(data.train, base["block_size"], budget.batch_size, args.device)
+            batches = Batches(data.train, base["block_size"], budget.batch_size, args.device).sample
             t0 = time.perf_counter()
             curve = common.train(model, batches, budget, rng, evaluate)
             seconds = time.perf_counter() - t0

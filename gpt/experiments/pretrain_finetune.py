@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..model import GPT, GPTConfig
+from ..train import Batches
 from . import common
 
 NAME = "pretrain-finetune"
@@ -210,11 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         rng = common.seed_everything(seed)
         model = GPT(cfg).to(args.device)
         print(f"seed {seed}: pretraining {model.num_params():,} parameters for {pre_budget.steps} steps")
-        batches = common.lm_batches(corpus_train, cfg.block_size, pre_budget.batch_size, args.device)
+        batches = Batches(corpus_train, cfg.block_size, pre_budget.batch_size, args.device).sample
         curve = common.train(model, batches, pre_budget, rng, evaluate_pre, log=print)
         curve_rows += [dict(seed=seed, phase="pretrain", **c) for c in curve]
 
-        batches = common.lm_batches(shakespeare.train, cfg.block_size, pre_budget.batch_size, args.device)
+        batches = Batches(shakespeare.train, cfg.block_size, pre_budget.batch_size, args.device).sample
         for run, start, budget in (("fine-tuned", model, ft_budget), ("scratch", None, scratch_budget)):
             rng = common.seed_everything(seed + 1000)  # both see the same fine-tuning batches
             model = start if start is not None else GPT(cfg).to(args.device)
