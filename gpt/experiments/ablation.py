@@ -20,12 +20,10 @@ the line of code responsible for the gap in the plot. ``lecture`` is the loss th
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from ..lecture import BigramLanguageModel
 from ..model import GPT, Block, CausalSelfAttention, GPTConfig
-from ..train import Batches
 from . import common
 
 NAME = "ablation"
@@ -146,37 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     budget = common.budget_from_args(args, DEFAULT, QUICK)
     results = common.Results(NAME, argv, common.out_dir(args, NAME))
     data = common.load_shakespeare(args.data_dir, args.shakespeare)
-    vocab = data.tokenizer.vocab_size
     print(f"ablation: {len(chosen)} variants x seeds {args.seeds}, {budget.steps} steps each, on {args.device}")
 
-    runs, curve_rows = [], []
-    evaluators = {}
-    for v in chosen:
-        if v.block_size not in evaluators:
-            evaluators[v.block_size] = common.lm_evaluator(
-                {"val": data.val}, v.block_size, budget.batch_size, budget.eval_iters, args.device
-            )
-        for seed in args.seeds:
-            rng = common.seed_everything(seed)
-            model = v.build(vocab).to(args.device)
-            batches = Batches(data.train, v.block_size, budget.batch_size, args.device).sample
-            t0 = time.perf_counter()
-            curve = common.train(model, batches, budget, rng, evaluators[v.block_size])
-            seconds = time.perf_counter() - t0
-            final = curve[-1]["val_loss"]
-            params = sum(p.numel() for p in model.parameters())
-            print(f"  {v.name:24} seed {seed}: val loss {final:.4f} ({params:,} parameters, {seconds:.1f} s)")
-            runs.append(
-                dict(
-                    variant=v.name,
-                    family=v.family,
-                    seed=seed,
-                    val_loss=round(final, 5),
-                    params=params,
-                    seconds=round(seconds, 2),
-                )
-            )
-            curve_rows += [dict(variant=v.name, seed=seed, step=c["step"], val_loss=c["val_loss"]) for c in curve]
+    builds = {v.name: (v.block_size, v.build) for v in chosen}
+    runs, curve_rows = common.train_variants(builds, data, budget, args.seeds, args.device)
+    family = {v.name: v.family for v in chosen}
+    runs = [
+        dict(variant=r["variant"], family=family[r["variant"]], **{k: x for k, x in r.items() if k != "variant"})
+        for r in runs
+    ]
 
     summary_rows, table_rows = _summarise(chosen, runs)
     table = common.markdown_table(

@@ -32,7 +32,7 @@ from tinygrad_edu import nn
 from ..config import TrainConfig
 from ..data import Dataset, batch_from_offsets, load_dataset, prepare_shakespeare
 from ..model import eval_mode
-from ..train import configure_optimizer, learning_rate
+from ..train import Batches, configure_optimizer, learning_rate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLOT_HINT = 'pip install -e ".[plot]"'
@@ -173,6 +173,38 @@ def train(
 
 
 # -- language-model data: random training windows, fixed evaluation windows -----------------------------------
+
+
+def train_variants(variants: dict, data: Dataset, budget: Budget, seeds, device: str) -> tuple[list, list]:
+    """Train every variant with every seed on ``data`` (a language-model dataset): the loop the ablation study
+    and the modern-architecture experiment share.
+
+    ``variants`` maps a name to ``(block_size, build)``, where ``build(vocab_size)`` returns a fresh model. Each
+    run draws its own training batches and reports its validation loss on fixed windows (``lm_evaluator``).
+    Returns the runs (variant, seed, final val loss, parameter count, seconds) and the curve points."""
+    evaluators: dict = {}
+    runs, curve_rows = [], []
+    width = max(len(name) for name in variants)
+    for name, (block_size, build) in variants.items():
+        if block_size not in evaluators:
+            evaluators[block_size] = lm_evaluator(
+                {"val": data.val}, block_size, budget.batch_size, budget.eval_iters, device
+            )
+        for seed in seeds:
+            rng = seed_everything(seed)
+            model = build(data.tokenizer.vocab_size).to(device)
+            batches = Batches(data.train, block_size, budget.batch_size, device).sample
+            t0 = time.perf_counter()
+            curve = train(model, batches, budget, rng, evaluators[block_size])
+            seconds = time.perf_counter() - t0
+            final = curve[-1]["val_loss"]
+            params = sum(p.numel() for p in model.parameters())
+            print(f"  {name:{width}} seed {seed}: val loss {final:.4f} ({params:,} parameters, {seconds:.1f} s)")
+            runs.append(
+                dict(variant=name, seed=seed, val_loss=round(final, 5), params=params, seconds=round(seconds, 2))
+            )
+            curve_rows += [dict(variant=name, seed=seed, step=c["step"], val_loss=c["val_loss"]) for c in curve]
+    return runs, curve_rows
 
 
 def lm_evaluator(

@@ -16,13 +16,10 @@ rows' spreads) is reported as "no difference": at this budget, a different seed 
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from ..model import GPT, CausalSelfAttention, GPTConfig
 from ..model import Block as ModelBlock
-from ..train import Batches
 from . import common
 
 NAME = "modern"
@@ -67,32 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     results = common.Results(NAME, argv, common.out_dir(args, NAME))
     data = common.load_shakespeare(args.data_dir, args.shakespeare)
     base = dict(vocab_size=data.tokenizer.vocab_size, **{k: getattr(args, k) for k in MODEL})
-    evaluate = common.lm_evaluator(
-        {"val": data.val}, base["block_size"], budget.batch_size, budget.eval_iters, args.device
-    )
     print(f"modern: {len(VARIANTS)} variants x seeds {args.seeds}, {budget.steps} steps, model {MODEL}")
-
-    runs, curve_rows, params = [], [], {}
-    for name, change in VARIANTS.items():
-        for seed in args.seeds:
-            rng = common.seed_everything(seed)
-            model = GPT(GPTConfig(**base, **change)).to(args.device)
-            params[name] = model.num_params(non_embedding=False)  # RoPE saves the position table
-            batches = Batches(data.train, base["block_size"], budget.batch_size, args.device).sample
-            t0 = time.perf_counter()
-            curve = common.train(model, batches, budget, rng, evaluate)
-            seconds = time.perf_counter() - t0
-            print(f"  {name:36} seed {seed}: val loss {curve[-1]['val_loss']:.4f} ({seconds:.1f} s)")
-            runs.append(
-                dict(
-                    variant=name,
-                    seed=seed,
-                    val_loss=round(curve[-1]["val_loss"], 5),
-                    params=params[name],
-                    seconds=round(seconds, 2),
-                )
-            )
-            curve_rows += [dict(variant=name, seed=seed, step=c["step"], val_loss=c["val_loss"]) for c in curve]
+    variants = {
+        name: (base["block_size"], lambda vocab, change=change: GPT(GPTConfig(**base, **change)))
+        for name, change in VARIANTS.items()
+    }
+    runs, curve_rows = common.train_variants(variants, data, budget, args.seeds, args.device)
+    params = {r["variant"]: r["params"] for r in runs}  # RoPE saves the position table
 
     finals = {name: [r["val_loss"] for r in runs if r["variant"] == name] for name in VARIANTS}
     baseline = next(iter(VARIANTS))
