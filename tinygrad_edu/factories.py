@@ -8,7 +8,7 @@ import numpy
 from . import backend, dtypes
 from .autograd.graph import apply
 from .indexing import shape_arg
-from .ops import movement as M
+from .ops import movement
 from .promotion import result_dtype, same_device
 from .tensor import Tensor
 
@@ -228,7 +228,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
             raise RuntimeError(
                 f"cat: sizes of tensors must match except in dimension {dim}: got {[tuple(x.shape) for x in tensors]}"
             )
-    return apply(M.Cat, *tensors, dim=axis)
+    return apply(movement.Cat, *tensors, dim=axis)
 
 
 concat = concatenate = cat
@@ -240,7 +240,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
     if len(shapes) > 1:
         raise RuntimeError(f"stack expects each tensor to be equal size, got shapes {sorted(shapes)}")
     axis = dim % (tensors[0].dim() + 1)
-    return apply(M.Stack, *tensors, dim=axis)
+    return apply(movement.Stack, *tensors, dim=axis)
 
 
 def where(condition: Tensor, input, other) -> Tensor:
@@ -255,7 +255,7 @@ def where(condition: Tensor, input, other) -> Tensor:
             pieces.append(x if x._data.dtype == dtype else x.to(dtypes.from_numpy(dtype)))
         else:
             pieces.append(dtype.type(x))
-    return apply(M.Where, condition, *pieces)
+    return apply(movement.Where, condition, *pieces)
 
 
 def tril(t: Tensor, diagonal: int = 0) -> Tensor:

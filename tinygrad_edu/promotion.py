@@ -13,7 +13,7 @@ import numpy
 
 from .autograd import graph
 from .autograd.graph import apply
-from .ops import elementwise as E
+from .ops import elementwise
 
 
 def result_dtype(a, b, true_division: bool):
@@ -52,7 +52,7 @@ def binary(op, a, b, true_division: bool = False):
 
     def prepare(x):
         if isinstance(x, Tensor):
-            return x if x._data.dtype == dtype else apply(E.Cast, x, dtype=dtype)
+            return x if x._data.dtype == dtype else apply(elementwise.Cast, x, dtype=dtype)
         if isinstance(x, (numbers.Number, numpy.generic)):
             return dtype.type(x)
         raise TypeError(f"{op.__name__}: unsupported operand of type {type(x).__name__} (expected a Tensor or number)")

@@ -19,10 +19,7 @@ from .autograd.graph import apply
 from .creation import to_array
 from .hooks import add_hook
 from .indexing import convert_index, dim_index, dim_indices, numpy_aliases, shape_arg
-from .ops import elementwise as E
-from .ops import movement as M
-from .ops import nn_ops as N
-from .ops import reduce as R
+from .ops import elementwise, movement, nn_ops, reduce
 from .printing import host, tensor_repr
 from .promotion import array_of, as_float, binary, same_device
 
@@ -331,43 +328,43 @@ class Tensor:
 
     # -- arithmetic -----------------------------------------------------------------------------------------
     def __add__(self, other):
-        return binary(E.Add, self, other)
+        return binary(elementwise.Add, self, other)
 
     def __radd__(self, other):
-        return binary(E.Add, other, self)
+        return binary(elementwise.Add, other, self)
 
     def __sub__(self, other):
-        return binary(E.Sub, self, other)
+        return binary(elementwise.Sub, self, other)
 
     def __rsub__(self, other):
-        return binary(E.Sub, other, self)
+        return binary(elementwise.Sub, other, self)
 
     def __mul__(self, other):
-        return binary(E.Mul, self, other)
+        return binary(elementwise.Mul, self, other)
 
     def __rmul__(self, other):
-        return binary(E.Mul, other, self)
+        return binary(elementwise.Mul, other, self)
 
     def __truediv__(self, other):
-        return binary(E.Div, self, other, true_division=True)
+        return binary(elementwise.Div, self, other, true_division=True)
 
     def __rtruediv__(self, other):
-        return binary(E.Div, other, self, true_division=True)
+        return binary(elementwise.Div, other, self, true_division=True)
 
     def __pow__(self, other):
-        return binary(E.Pow, self, other)
+        return binary(elementwise.Pow, self, other)
 
     def __rpow__(self, other):
-        return binary(E.Pow, other, self)
+        return binary(elementwise.Pow, other, self)
 
     def __matmul__(self, other):
-        return binary(R.MatMul, self, other)
+        return binary(reduce.MatMul, self, other)
 
     def __rmatmul__(self, other):
-        return binary(R.MatMul, other, self)
+        return binary(reduce.MatMul, other, self)
 
     def __neg__(self):
-        return apply(E.Neg, self)
+        return apply(elementwise.Neg, self)
 
     def __pos__(self):
         return self
@@ -476,37 +473,37 @@ class Tensor:
 
     # -- unary math -----------------------------------------------------------------------------------------
     def exp(self):
-        return apply(E.Exp, as_float(self))
+        return apply(elementwise.Exp, as_float(self))
 
     def log(self):
-        return apply(E.Log, as_float(self))
+        return apply(elementwise.Log, as_float(self))
 
     def sqrt(self):
-        return apply(E.Sqrt, as_float(self))
+        return apply(elementwise.Sqrt, as_float(self))
 
     def rsqrt(self):
         return 1 / self.sqrt()
 
     def tanh(self):
-        return apply(E.Tanh, as_float(self))
+        return apply(elementwise.Tanh, as_float(self))
 
     def sigmoid(self):
-        return apply(E.Sigmoid, as_float(self))
+        return apply(elementwise.Sigmoid, as_float(self))
 
     def relu(self):
-        return apply(E.Relu, self)
+        return apply(elementwise.Relu, self)
 
     def abs(self):
-        return apply(E.Abs, self)
+        return apply(elementwise.Abs, self)
 
     def erf(self):
-        return apply(E.Erf, as_float(self))
+        return apply(elementwise.Erf, as_float(self))
 
     def sin(self):
-        return apply(E.Sin, as_float(self))
+        return apply(elementwise.Sin, as_float(self))
 
     def cos(self):
-        return apply(E.Cos, as_float(self))
+        return apply(elementwise.Cos, as_float(self))
 
     def square(self):
         return self * self
@@ -517,15 +514,15 @@ class Tensor:
         source = self
         if not self.dtype.is_floating_point and any(isinstance(b, builtins.float) for b in (min, max)):
             source = self.float()  # a float bound makes the result float, as in PyTorch
-        return apply(E.Clamp, source, min=min, max=max)
+        return apply(elementwise.Clamp, source, min=min, max=max)
 
     clip = clamp
 
     def maximum(self, other):
-        return binary(E.Maximum, self, other)
+        return binary(elementwise.Maximum, self, other)
 
     def minimum(self, other):
-        return -binary(E.Maximum, -self, -other if isinstance(other, Tensor) else -array_of(other, self))
+        return -binary(elementwise.Maximum, -self, -other if isinstance(other, Tensor) else -array_of(other, self))
 
     # -- reductions -----------------------------------------------------------------------------------------
     def sum(self, dim=None, keepdim: bool = False, dtype=None, *, axis=None, keepdims=None):
@@ -534,14 +531,14 @@ class Tensor:
         source = self.to(dtype) if dtype is not None else self
         if source._data.dtype == numpy.bool_:
             source = source.long()
-        return apply(R.Sum, source, axes=dim_indices(dim, self._data.ndim), keepdim=keepdim)
+        return apply(reduce.Sum, source, axes=dim_indices(dim, self._data.ndim), keepdim=keepdim)
 
     def mean(self, dim=None, keepdim: bool = False, dtype=None, *, axis=None, keepdims=None):
         dim, keepdim = numpy_aliases(dim, keepdim, axis, keepdims)
         source = self.to(dtype) if dtype is not None else self
         if not source.dtype.is_floating_point:
             raise RuntimeError(f"mean(): input dtype must be floating point, got {source.dtype} (use .float() first)")
-        return apply(R.Mean, source, axes=dim_indices(dim, self._data.ndim), keepdim=keepdim)
+        return apply(reduce.Mean, source, axes=dim_indices(dim, self._data.ndim), keepdim=keepdim)
 
     def var(self, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, correction=None):
         """Variance with Bessel's correction by default (``correction=1``), as in PyTorch."""
@@ -570,12 +567,12 @@ class Tensor:
         if self._data.size == 0:
             raise RuntimeError(f"{'max' if largest else 'min'}(): the tensor has no elements")
         if dim is None:
-            return apply(R.MaxAll, self, largest=largest)
+            return apply(reduce.MaxAll, self, largest=largest)
         axis = dim_index(dim, self._data.ndim)
         if self._data.ndim == 0:  # dim 0 or -1 of a 0-d tensor (as PyTorch): reduce it as a 1-element vector
-            values, indices = apply(R.MaxAlong, self.reshape(1), axis=0, keepdim=False, largest=largest)
+            values, indices = apply(reduce.MaxAlong, self.reshape(1), axis=0, keepdim=False, largest=largest)
             return MaxResult((values, indices))
-        values, indices = apply(R.MaxAlong, self, axis=axis, keepdim=keepdim, largest=largest)
+        values, indices = apply(reduce.MaxAlong, self, axis=axis, keepdim=keepdim, largest=largest)
         return MaxResult((values, indices))
 
     def amax(self, dim=None, keepdim: bool = False):
@@ -600,19 +597,19 @@ class Tensor:
         return MaxResult((self[tuple(grid)], Tensor._wrap(indices, self.device)))
 
     def softmax(self, dim: int):
-        return apply(N.Softmax, as_float(self), dim=dim_index(dim, self._data.ndim))
+        return apply(nn_ops.Softmax, as_float(self), dim=dim_index(dim, self._data.ndim))
 
     def log_softmax(self, dim: int):
-        return apply(N.LogSoftmax, as_float(self), dim=dim_index(dim, self._data.ndim))
+        return apply(nn_ops.LogSoftmax, as_float(self), dim=dim_index(dim, self._data.ndim))
 
     # -- shapes -----------------------------------------------------------------------------------------------
     def reshape(self, *shape):
-        return apply(M.Reshape, self, shape=shape_arg(shape))
+        return apply(movement.Reshape, self, shape=shape_arg(shape))
 
     def view(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], dtypes.DType):
             raise NotImplementedError("view(dtype) reinterprets bytes; use .to(dtype) to convert values")
-        return apply(M.Reshape, self, shape=shape_arg(shape), require_view=True)
+        return apply(movement.Reshape, self, shape=shape_arg(shape), require_view=True)
 
     def view_as(self, other):
         return self.view(other.shape)
@@ -631,13 +628,13 @@ class Tensor:
         dims = tuple(dim_index(d, self._data.ndim) for d in shape_arg(dims))
         if sorted(dims) != list(range(self._data.ndim)):
             raise RuntimeError(f"permute: {dims} is not a permutation of the {self._data.ndim} dims of {self.shape}")
-        return apply(M.Permute, self, dims=dims)
+        return apply(movement.Permute, self, dims=dims)
 
     def transpose(self, dim0: int, dim1: int):
         dims = list(range(self._data.ndim))
         a, b = dim_index(dim0, self._data.ndim), dim_index(dim1, self._data.ndim)
         dims[a], dims[b] = dims[b], dims[a]
-        return apply(M.Permute, self, dims=tuple(dims))
+        return apply(movement.Permute, self, dims=tuple(dims))
 
     def swapaxes(self, axis0: int, axis1: int):
         return self.transpose(axis0, axis1)
@@ -651,7 +648,7 @@ class Tensor:
 
     @property
     def T(self):  # noqa: N802 - PyTorch's name
-        return apply(M.Permute, self, dims=tuple(reversed(range(self._data.ndim))))
+        return apply(movement.Permute, self, dims=tuple(reversed(range(self._data.ndim))))
 
     @property
     def mT(self):  # noqa: N802
@@ -683,17 +680,17 @@ class Tensor:
             numpy.broadcast_shapes(self._data.shape, target)
         except ValueError:
             raise RuntimeError(f"expand: cannot expand shape {tuple(self.shape)} to {target}") from None
-        return apply(M.Expand, self, shape=target)
+        return apply(movement.Expand, self, shape=target)
 
     def expand_as(self, other):
         return self.expand(other.shape)
 
     def contiguous(self):
-        return self if self.is_contiguous() else apply(M.Contiguous, self)
+        return self if self.is_contiguous() else apply(movement.Contiguous, self)
 
     def clone(self):
         return (
-            apply(E.Mul, self, self._data.dtype.type(1))
+            apply(elementwise.Mul, self, self._data.dtype.type(1))
             if self.requires_grad
             else Tensor._wrap(self._data.copy(), self.device)
         )
@@ -725,20 +722,20 @@ class Tensor:
                 return Tensor._wrap(self._data[index], self.device)
             except IndexError as exc:
                 raise IndexError(f"index out of range for a tensor of shape {tuple(self.shape)}: {exc}") from None
-        return apply(M.Index, self, index=index)
+        return apply(movement.Index, self, index=index)
 
     def masked_fill(self, mask, value):
         mask = mask if isinstance(mask, Tensor) else Tensor(mask, device=self.device)
         same_device("masked_fill", self, mask)
         if mask._data.dtype != numpy.bool_:
             raise RuntimeError(f"masked_fill: the mask must be a bool tensor, got {mask.dtype}")
-        return apply(M.MaskedFill, self, mask, value=float(value))
+        return apply(movement.MaskedFill, self, mask, value=float(value))
 
     def tril(self, diagonal: int = 0):
-        return apply(M.Triangle, self, upper=False, diagonal=diagonal)
+        return apply(movement.Triangle, self, upper=False, diagonal=diagonal)
 
     def triu(self, diagonal: int = 0):
-        return apply(M.Triangle, self, upper=True, diagonal=diagonal)
+        return apply(movement.Triangle, self, upper=True, diagonal=diagonal)
 
     # -- dtype and device ----------------------------------------------------------------------------------
     def to(self, *args, **kwargs):
@@ -746,11 +743,11 @@ class Tensor:
         dev, dtype = parse_to_args(args, kwargs)
         out = self
         if dtype is not None and out._data.dtype != dtypes.to_numpy(dtype):
-            out = apply(E.Cast, out, dtype=dtypes.to_numpy(dtype))
+            out = apply(elementwise.Cast, out, dtype=dtypes.to_numpy(dtype))
         if dev is not None:
             dev = backend.canonical(dev)
             if dev != out.device:
-                out = apply(E.ToDevice, out, device=dev)
+                out = apply(elementwise.ToDevice, out, device=dev)
         return out
 
     def cpu(self):

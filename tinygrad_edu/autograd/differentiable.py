@@ -9,53 +9,52 @@ methods ``.sum .mean .reshape .T .swapaxes`` are Tensor methods already. Only wh
 from __future__ import annotations
 
 from .. import backend
-from ..ops import elementwise as E
-from ..ops import movement as M
+from ..ops import elementwise, movement
 from . import graph
 
 
 def where(condition, a, b):
-    return graph.apply(M.Where, condition, a, b)
+    return graph.apply(movement.Where, condition, a, b)
 
 
 def broadcast_to(a, shape):
-    return a if tuple(a.shape) == tuple(shape) else graph.apply(M.Expand, a, shape=tuple(shape))
+    return a if tuple(a.shape) == tuple(shape) else graph.apply(movement.Expand, a, shape=tuple(shape))
 
 
 def transpose(a, axes):
-    return graph.apply(M.Permute, a, dims=tuple(axes))
+    return graph.apply(movement.Permute, a, dims=tuple(axes))
 
 
 def tril(a, k=0):
-    return graph.apply(M.Triangle, a, upper=False, diagonal=k)
+    return graph.apply(movement.Triangle, a, upper=False, diagonal=k)
 
 
 def triu(a, k=0):
-    return graph.apply(M.Triangle, a, upper=True, diagonal=k)
+    return graph.apply(movement.Triangle, a, upper=True, diagonal=k)
 
 
 def exp(a):
-    return graph.apply(E.Exp, a)
+    return graph.apply(elementwise.Exp, a)
 
 
 def log(a):
-    return graph.apply(E.Log, a)
+    return graph.apply(elementwise.Log, a)
 
 
 def sqrt(a):
-    return graph.apply(E.Sqrt, a)
+    return graph.apply(elementwise.Sqrt, a)
 
 
 def tanh(a):
-    return graph.apply(E.Tanh, a)
+    return graph.apply(elementwise.Tanh, a)
 
 
 def sin(a):
-    return graph.apply(E.Sin, a)
+    return graph.apply(elementwise.Sin, a)
 
 
 def cos(a):
-    return graph.apply(E.Cos, a)
+    return graph.apply(elementwise.Cos, a)
 
 
 def sign(a):

@@ -8,8 +8,7 @@ import numpy
 
 from .. import backend, dtypes
 from ..autograd.graph import apply
-from ..ops import elementwise as E
-from ..ops import nn_ops as N
+from ..ops import elementwise, nn_ops
 from ..promotion import as_float, same_device
 from ..tensor import Tensor
 
@@ -31,7 +30,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     to the last bit in float64, which a hand-written erf approximation would not be without many more lines."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return apply(E.Gelu, as_float(input), approximate=approximate)
+    return apply(elementwise.Gelu, as_float(input), approximate=approximate)
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -53,7 +52,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             same_device("linear", input, other)
             if other.dtype != input.dtype:
                 raise RuntimeError(f"linear: input is {input.dtype} but a parameter is {other.dtype}")
-    return apply(N.Linear, input, weight, bias)
+    return apply(nn_ops.Linear, input, weight, bias)
 
 
 def embedding(input: Tensor, weight: Tensor) -> Tensor:
@@ -61,7 +60,7 @@ def embedding(input: Tensor, weight: Tensor) -> Tensor:
     if input.dtype.is_floating_point:
         raise RuntimeError(f"embedding: indices must be an integer tensor, got {input.dtype}")
     same_device("embedding", input, weight)
-    return apply(N.Embedding, input, weight)
+    return apply(nn_ops.Embedding, input, weight)
 
 
 def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
@@ -74,7 +73,7 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: flo
     for p in (weight, bias):
         if p is not None and tuple(p.shape) != normalized_shape:
             raise RuntimeError(f"layer_norm: weight/bias shape {tuple(p.shape)} != normalized_shape {normalized_shape}")
-    return apply(N.LayerNorm, as_float(input), weight, bias, normalized_ndim=len(normalized_shape), eps=eps)
+    return apply(nn_ops.LayerNorm, as_float(input), weight, bias, normalized_ndim=len(normalized_shape), eps=eps)
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -83,7 +82,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return input
-    return apply(N.Dropout, input, p=p, generator=backend.generator(input.device))
+    return apply(nn_ops.Dropout, input, p=p, generator=backend.generator(input.device))
 
 
 def cross_entropy(
@@ -123,7 +122,9 @@ def cross_entropy(
             f"cross_entropy: input of shape {tuple(input.shape)} needs target of shape {expected}, "
             f"got {tuple(target.shape)}"
         )
-    loss = apply(N.CrossEntropy, as_float(logits), target_rows.long(), ignore_index=ignore_index, reduction=reduction)
+    loss = apply(
+        nn_ops.CrossEntropy, as_float(logits), target_rows.long(), ignore_index=ignore_index, reduction=reduction
+    )
     if reduction == "none":
         return loss.reshape(()) if input.dim() == 1 else loss.reshape(expected)
     return loss
