@@ -12,7 +12,6 @@ the tests check that asking for the weights does not change the model's outputs.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,9 +19,14 @@ import numpy as np
 
 import tinygrad_edu as torch
 
+from .arguments import ArgumentParser
+
 MATPLOTLIB_HINT = 'gpt attention draws with matplotlib: pip install -e ".[plot]" (or pip install matplotlib)'
 # characters that would be invisible (or break the line) as tick labels
 _VISIBLE = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}
+
+
+DESCRIPTION = "Heat maps of every layer's and head's attention for a prompt."
 
 
 def token_labels(tokenizer, ids: list[int]) -> list[str]:
@@ -94,16 +98,21 @@ def save_attention_maps(model, tokenizer, prompt: str, save_dir: str | Path, dev
     return paths
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="gpt attention", description="Heat maps of every layer's and head's attention for a prompt."
-    )
-    parser.add_argument("--out-dir", "--out_dir", default="out/baby", help="the training run (holds ckpt.npz)")
+def add_arguments(parser) -> None:
+    """The flags of ``gpt attention`` (also ``python -m gpt.attention``)."""
+    parser.add_argument("--out-dir", default="out/baby", help="the training run (holds ckpt.npz)")
     parser.add_argument("--prompt", default="First Citizen:\nBefore we proceed", help="the text to look at")
     parser.add_argument("--save-dir", help="where the PNGs go (default: OUT_DIR/attention)")
     parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog="gpt attention", description=DESCRIPTION)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args) -> int:
     from .sample import load_model
 
     model, tokenizer, _ = load_model(args.out_dir, args.device)

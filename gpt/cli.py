@@ -1,66 +1,16 @@
-"""The ``gpt`` command: ``gpt prepare``, ``gpt train``, ``gpt sample`` (also ``python -m gpt ...``)."""
+"""The ``gpt`` command: ``prepare``, ``train``, ``sample``, ``attention``, ``experiment``, ``bench`` (also
+``python -m gpt ...``), one argparse tree with ``--help`` on every command (see ``gpt/arguments.py``)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
 import sys
 
+from . import attention
+from .arguments import ArgumentParser, first_line
 from .config import MODEL_FIELDS, PRESETS, TRAIN_FIELDS, build_config, parse_value
-
-EPILOG_TRAIN = (
-    "Every config field can be overridden: --n_layer 2 --max_iters 500 --device cuda ...\n"
-    f"model fields: {', '.join(sorted(k for k in MODEL_FIELDS if k != 'vocab_size'))}\n"
-    f"training fields: {', '.join(sorted(TRAIN_FIELDS))}"
-)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gpt", description="A char-level GPT on tinygrad_edu.")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    prepare = commands.add_parser("prepare", help="prepare a dataset (vocabulary, train.bin, val.bin)")
-    kinds = prepare.add_subparsers(dest="kind", required=True)
-    shakespeare = kinds.add_parser("shakespeare", help="tinyshakespeare (downloaded, or --input / $TINYSHAKESPEARE)")
-    shakespeare.add_argument("--input", help="a local copy of tinyshakespeare's input.txt")
-    shakespeare.add_argument("--data-dir", help="where prepared datasets live (default: $GPT_DATA_DIR or ./data)")
-    text = kinds.add_parser("text", help="any UTF-8 text file")
-    text.add_argument("--input", required=True, help="the text file")
-    text.add_argument("--name", required=True, help="the dataset's name (a folder under the data directory)")
-    text.add_argument("--data-dir")
-    text.add_argument(
-        "--tokenizer",
-        choices=["char", "bpe"],
-        default="char",
-        help="characters (the lecture's) or byte-level BPE trained on the train split",
-    )
-    text.add_argument("--vocab-size", "--vocab_size", type=int, help="BPE vocabulary size, e.g. 512")
-
-    train = commands.add_parser(
-        "train",
-        help="train a GPT, then print a sample",
-        epilog=EPILOG_TRAIN,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    train.add_argument("--preset", choices=sorted(PRESETS), default="baby", help="starting configuration")
-    train.add_argument("--resume", action="store_true", help="continue from OUT_DIR/ckpt.npz")
-
-    sample = commands.add_parser("sample", help="generate text from a trained checkpoint")
-    sample.add_argument("--out-dir", "--out_dir", default="out/baby", help="the training run's directory")
-    sample.add_argument("--prompt", default="\n", help="text to continue (its characters must be in the vocabulary)")
-    sample.add_argument("--max-new-tokens", "--max_new_tokens", type=int, default=500)
-    sample.add_argument("--temperature", type=float, default=0.8)
-    sample.add_argument("--top-k", "--top_k", type=int, default=200)
-    sample.add_argument("--seed", type=int, default=1)
-    sample.add_argument("--device", default="cpu")
-    experiment = commands.add_parser("experiment", help="run a lecture exercise or the ablation study", add_help=False)
-    experiment.add_argument("name", help="ablation, addition, pretrain-finetune or modern (`--help` after it)")
-    commands.add_parser("attention", help="heat maps of every layer's and head's attention", add_help=False)
-    bench = commands.add_parser(
-        "bench", help="benchmarks beside PyTorch (same as `python -m benchmarks`)", add_help=False
-    )
-    bench.add_argument("what", nargs="?", default="--help")
-    return parser
-
 
 EXPERIMENTS = {
     "ablation": "gpt.experiments.ablation",
@@ -70,67 +20,114 @@ EXPERIMENTS = {
 }
 
 
-def _experiment(args, extra) -> int:
-    """Each experiment is a module with ``main(argv) -> int``; this only finds it."""
-    import importlib
+def _parser() -> ArgumentParser:
+    """The whole ``gpt`` command line as one argparse tree: every command has ``--help``."""
+    parser = ArgumentParser(prog="gpt", description="A char-level GPT on tinygrad_edu.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    if args.name not in EXPERIMENTS:
-        print(f"gpt experiment: unknown experiment {args.name!r}; choose one of {sorted(EXPERIMENTS)}", file=sys.stderr)
-        return 2
-    return importlib.import_module(EXPERIMENTS[args.name]).main(extra)
+    prepare = commands.add_parser("prepare", help="prepare a dataset (vocabulary, train.bin, val.bin)")
+    kinds = prepare.add_subparsers(dest="kind", required=True, metavar="KIND")
+    shakespeare = kinds.add_parser("shakespeare", help="tinyshakespeare (downloaded, or --input / $TINYSHAKESPEARE)")
+    shakespeare.add_argument("--input", help="a local copy of tinyshakespeare's input.txt")
+    shakespeare.add_argument("--data-dir", help="where prepared datasets live (default: $GPT_DATA_DIR or ./data)")
+    text = kinds.add_parser("text", help="any UTF-8 text file")
+    text.add_argument("--input", required=True, help="the text file")
+    text.add_argument("--name", required=True, help="the dataset's name (a folder under the data directory)")
+    text.add_argument("--data-dir", help="where prepared datasets live (default: $GPT_DATA_DIR or ./data)")
+    text.add_argument(
+        "--tokenizer",
+        choices=["char", "bpe"],
+        default="char",
+        help="characters (the lecture's) or byte-level BPE trained on the train split",
+    )
+    text.add_argument("--vocab-size", type=int, help="BPE vocabulary size, e.g. 512")
+
+    train = commands.add_parser("train", help="train a GPT, then print a sample")
+    train.add_argument("--preset", choices=sorted(PRESETS), default="baby", help="starting configuration")
+    train.add_argument("--resume", action="store_true", help="continue from OUT_DIR/ckpt.npz")
+    for name, spec in {**MODEL_FIELDS, **TRAIN_FIELDS}.items():  # every config field overrides the preset's
+        if name != "vocab_size":  # it comes from the dataset
+            flag = "--" + name.replace("_", "-")
+            train.add_argument(flag, default=None, metavar=_metavar(spec), help=_field_help(name, spec))
+
+    sample = commands.add_parser("sample", help="generate text from a trained checkpoint")
+    sample.add_argument("--out-dir", default="out/baby", help="the training run's directory")
+    sample.add_argument("--prompt", default="\n", help="text to continue (its characters must be in the vocabulary)")
+    sample.add_argument("--max-new-tokens", type=int, default=500)
+    sample.add_argument("--temperature", type=float, default=0.8)
+    sample.add_argument("--top-k", type=int, default=200, help="sample among the k likeliest tokens (0: all)")
+    sample.add_argument("--seed", type=int, default=1)
+    sample.add_argument("--device", default="cpu")
+
+    attention.add_arguments(commands.add_parser("attention", help=attention.DESCRIPTION))
+
+    experiment = commands.add_parser("experiment", help="run a lecture exercise or the ablation study")
+    names = experiment.add_subparsers(dest="experiment", required=True, metavar="NAME")
+    for name, module_name in EXPERIMENTS.items():
+        module = importlib.import_module(module_name)
+        module.add_arguments(names.add_parser(name, help=first_line(module.__doc__), description=module.__doc__))
+
+    # the benchmarks are a package of their own (they import PyTorch): `gpt bench` hands its arguments on,
+    # --help included, and imports them only when it runs
+    bench = commands.add_parser(
+        "bench", help="benchmarks beside PyTorch (the same as `python -m benchmarks`)", add_help=False
+    )
+    bench.add_argument("arguments", nargs=argparse.REMAINDER, help="what `python -m benchmarks` takes")
+    return parser
 
 
-def _bench(args, extra) -> int:
-    from benchmarks.__main__ import main as bench_main
+def _metavar(spec) -> str:
+    kind = spec.type if isinstance(spec.type, str) else getattr(spec.type, "__name__", str(spec.type))
+    return kind.replace(" | None", "").upper()
 
-    return bench_main([args.what, *extra] if args.what != "--help" else ["--help"])
 
-
-def _overrides(extra: list[str]) -> dict:
-    """``--name value`` pairs (also ``--name=value``; dashes or underscores) for any config field."""
-    values, i = {}, 0
-    while i < len(extra):
-        arg = extra[i]
-        if not arg.startswith("--"):
-            raise SystemExit(f"gpt train: unexpected argument {arg!r} (overrides look like --n_layer 2)")
-        name, _, value = arg[2:].partition("=")
-        name = name.replace("-", "_")
-        if not value:
-            if i + 1 >= len(extra):
-                raise SystemExit(f"gpt train: --{name} needs a value")
-            value, i = extra[i + 1], i + 1
-        if name not in MODEL_FIELDS and name not in TRAIN_FIELDS:
-            raise SystemExit(f"gpt train: unknown option --{name}\n{EPILOG_TRAIN}")
-        try:
-            values[name] = parse_value(name, value)
-        except ValueError as exc:
-            raise SystemExit(f"gpt train: {exc}") from None
-        i += 1
-    return values
+def _field_help(name: str, spec) -> str:
+    default = spec.default if spec.default is not dataclasses.MISSING else None
+    presets = ", ".join(f"{preset} {values[name]!r}" for preset, values in sorted(PRESETS.items()) if name in values)
+    return f"default {default!r}" + (f" (presets: {presets})" if presets else "")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("train", "experiment", "bench", "attention"):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    raw = list(argv if argv is not None else sys.argv[1:])
+    if raw[:1] == ["bench"]:  # everything after `bench` is the benchmarks' own command line, --help included
+        return _bench(raw[1:])
+    args = _parser().parse_args(raw)
     try:
         if args.command == "prepare":
             return _prepare(args)
         if args.command == "train":
-            return _train(args, extra)
-        if args.command == "experiment":
-            return _experiment(args, extra)
-        if args.command == "bench":
-            return _bench(args, extra)
+            return _train(args)
+        if args.command == "sample":
+            return _sample(args)
         if args.command == "attention":
-            from .attention import main as attention_main
-
-            return attention_main(extra)
-        return _sample(args)
+            return attention.run(args)
+        if args.command == "experiment":
+            return importlib.import_module(EXPERIMENTS[args.experiment]).run(
+                args, raw[raw.index(args.experiment) + 1 :]
+            )
+        return _bench(args.arguments)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"gpt {args.command}: error: {exc}", file=sys.stderr)
         return 1
+
+
+def _bench(arguments: list[str]) -> int:
+    from benchmarks.__main__ import main as bench_main
+
+    return bench_main(arguments or ["--help"])
+
+
+def _overrides(args) -> dict:
+    """The config fields given on the command line, converted to their types."""
+    values = {}
+    for name in (*MODEL_FIELDS, *TRAIN_FIELDS):
+        text = getattr(args, name, None)
+        if text is not None:
+            try:
+                values[name] = parse_value(name, text)
+            except ValueError as exc:
+                raise SystemExit(f"gpt train: --{name}: {exc}") from None
+    return values
 
 
 def _prepare(args) -> int:
@@ -151,11 +148,11 @@ def _prepare(args) -> int:
     return 0
 
 
-def _train(args, extra) -> int:
+def _train(args) -> int:
     from .sample import generate_text
     from .train import train
 
-    run = build_config(args.preset, _overrides(extra))
+    run = build_config(args.preset, _overrides(args))
     result = train(run, resume=args.resume)
     print(
         f"done: {result.iterations} iterations in {result.elapsed_s:.1f}s; "

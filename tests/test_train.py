@@ -208,8 +208,11 @@ def test_cli_end_to_end_prepare_train_resume_sample(data_dir, tmp_path, capsys, 
 def test_cli_errors_are_one_clear_line(data_dir, tmp_path, capsys):
     assert main(["sample", "--out-dir", str(tmp_path)]) == 1
     assert "no checkpoint at" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="unknown option --n_layers"):
-        main(["train", "--n_layers", "2"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--n_layers", "2"])  # a misspelt config field (n_layer)
+    assert exit_info.value.code == 2 and "unrecognized arguments: --n_layers 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--n_lay", "2"])  # no abbreviations: a flag is spelt out, so a typo never picks another
 
 
 def test_sampling_a_character_outside_the_vocabulary_names_it(data_dir, tmp_path):

@@ -122,13 +122,21 @@ DEFAULT = common.Budget(
 QUICK = common.Budget(steps=4, batch_size=4, warmup=1, eval_interval=2, eval_iters=1)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(argv or [])
-    p = common.parser(NAME, __doc__, default_seeds=(1, 2))
+def add_arguments(p) -> None:
+    """The flags of ``gpt experiment ablation`` (also ``python -m gpt.experiments.ablation``)."""
+    common.add_common_arguments(p, NAME, default_seeds=(1, 2))
     common.add_data_flags(p)
     p.add_argument("--variants", nargs="+", default=None, help="train only these variants (names as in the table)")
     p.add_argument("--list", action="store_true", help="list the variants and their switches, then exit")
-    args = p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(argv or [])
+    return run(common.standalone_parser(NAME, __doc__, add_arguments).parse_args(argv), argv)
+
+
+def run(args, argv: list[str]) -> int:
+    """Run the experiment with parsed ``args``; ``argv`` (the command line) is recorded with the results."""
     all_variants = variants()
     if args.list:
         for v in all_variants:

@@ -172,9 +172,9 @@ DEFAULT = common.Budget(
 QUICK = common.Budget(steps=6, batch_size=16, warmup=1, eval_interval=3, eval_iters=1)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(argv or [])
-    p = common.parser(NAME, __doc__, default_seeds=(1,))
+def add_arguments(p) -> None:
+    """The flags of ``gpt experiment addition`` (also ``python -m gpt.experiments.addition``)."""
+    common.add_common_arguments(p, NAME, default_seeds=(1,))
     p.add_argument("--digits", type=int, default=3, help="largest operand size (default 3)")
     p.add_argument("--n-train", type=int, default=20_000, help="training problems (default 20000)")
     p.add_argument("--n-test", type=int, default=1000, help="held-out problems per size (default 1000)")
@@ -188,7 +188,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-layer", type=int, default=2)
     p.add_argument("--n-head", type=int, default=4)
     p.add_argument("--n-embd", type=int, default=64)
-    args = p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(argv or [])
+    return run(common.standalone_parser(NAME, __doc__, add_arguments).parse_args(argv), argv)
+
+
+def run(args, argv: list[str]) -> int:
+    """Run the experiment with parsed ``args``; ``argv`` (the command line) is recorded with the results."""
     budget = common.budget_from_args(args, DEFAULT, QUICK)
     if args.quick:
         args.n_train, args.n_test, args.curve_test = min(args.n_train, 200), min(args.n_test, 20), 10

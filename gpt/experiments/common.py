@@ -29,6 +29,7 @@ import numpy as np
 import tinygrad_edu as torch
 from tinygrad_edu import nn
 
+from ..arguments import ArgumentParser
 from ..config import TrainConfig
 from ..data import Dataset, batch_from_offsets, load_dataset, prepare_shakespeare
 from ..model import eval_mode
@@ -72,11 +73,8 @@ class Budget:
         )
 
 
-def parser(name: str, description: str, default_seeds: Sequence[int]) -> argparse.ArgumentParser:
-    """The flags every experiment understands; each experiment adds its own budget flags."""
-    p = argparse.ArgumentParser(
-        prog=f"gpt experiment {name}", description=description, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_common_arguments(p: argparse.ArgumentParser, name: str, default_seeds: Sequence[int]) -> None:
+    """The flags every experiment understands; each experiment adds its own after these."""
     p.add_argument("--out-dir", default=None, help=f"where results go (default: out/experiments/{name})")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument(
@@ -92,6 +90,12 @@ def parser(name: str, description: str, default_seeds: Sequence[int]) -> argpars
     p.add_argument("--eval-interval", type=int, default=None)
     p.add_argument("--eval-iters", type=int, default=None, help="fixed batches per evaluation")
     p.add_argument("--quick", action="store_true", help="a tiny budget that finishes in seconds (used by the tests)")
+
+
+def standalone_parser(name: str, description: str, add_arguments) -> ArgumentParser:
+    """The parser of ``python -m gpt.experiments.<name>``: the same flags as ``gpt experiment <name>``."""
+    p = ArgumentParser(prog=f"gpt experiment {name}", description=description)
+    add_arguments(p)
     return p
 
 

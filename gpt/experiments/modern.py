@@ -53,13 +53,21 @@ def verdict(base: list[float], other: list[float]) -> str:
     return "better" if m1 < m0 else "worse"
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(argv or [])
-    p = common.parser(NAME, __doc__, default_seeds=(1, 2, 3))
+def add_arguments(p) -> None:
+    """The flags of ``gpt experiment modern`` (also ``python -m gpt.experiments.modern``)."""
+    common.add_common_arguments(p, NAME, default_seeds=(1, 2, 3))
     common.add_data_flags(p)
     for name, value in MODEL.items():
         p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
-    args = p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(argv or [])
+    return run(common.standalone_parser(NAME, __doc__, add_arguments).parse_args(argv), argv)
+
+
+def run(args, argv: list[str]) -> int:
+    """Run the experiment with parsed ``args``; ``argv`` (the command line) is recorded with the results."""
     budget = common.budget_from_args(args, DEFAULT, QUICK)
     results = common.Results(NAME, argv, common.out_dir(args, NAME))
     data = common.load_shakespeare(args.data_dir, args.shakespeare)

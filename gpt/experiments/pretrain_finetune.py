@@ -143,9 +143,9 @@ DEFAULT = common.Budget(
 QUICK = common.Budget(steps=4, batch_size=4, warmup=1, eval_interval=2, eval_iters=1)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(argv or [])
-    p = common.parser(NAME, __doc__, default_seeds=(1,))
+def add_arguments(p) -> None:
+    """The flags of ``gpt experiment pretrain-finetune`` (also ``python -m gpt.experiments.pretrain_finetune``)."""
+    common.add_common_arguments(p, NAME, default_seeds=(1,))
     common.add_data_flags(p)
     p.add_argument(
         "--corpus",
@@ -162,7 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--finetune-lr", type=float, default=5e-4, help="fine-tuning peak learning rate")
     for name, value in MODEL.items():
         p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
-    args = p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(argv or [])
+    return run(common.standalone_parser(NAME, __doc__, add_arguments).parse_args(argv), argv)
+
+
+def run(args, argv: list[str]) -> int:
+    """Run the experiment with parsed ``args``; ``argv`` (the command line) is recorded with the results."""
     pre_budget = common.budget_from_args(args, DEFAULT, QUICK)
     ft_steps = 4 if args.quick else args.finetune_steps
     ft_budget = replace(

@@ -1,0 +1,41 @@
+"""The one command-line style of ``gpt``, its experiments and tools: one ``argparse`` tree, ``--help`` on every
+command, and one spelling rule for flags.
+
+The rule: a flag of several words is spelled with hyphens (``--max-new-tokens``), and the same flag with
+underscores (``--max_new_tokens``, the spelling of the config fields and of nanoGPT's command lines) is
+accepted too. ``ArgumentParser`` below adds the second spelling to every flag, so no command can forget it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose flags answer to both spellings, with descriptions kept as written."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)  # --n_lay is a typo, not --n_layer
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *names, **kwargs):
+        spellings = []
+        for name in names:
+            spellings.append(name)
+            if name.startswith("--"):
+                for other in ("--" + name[2:].replace("-", "_"), "--" + name[2:].replace("_", "-")):
+                    if other not in names and other not in spellings:
+                        spellings.append(other)
+        if names and names[0].startswith("--") and "dest" not in kwargs:
+            kwargs["dest"] = names[0][2:].replace("-", "_")
+        return super().add_argument(*spellings, **kwargs)
+
+    def add_subparsers(self, **kwargs):
+        kwargs.setdefault("parser_class", ArgumentParser)
+        return super().add_subparsers(**kwargs)
+
+
+def first_line(doc: str | None) -> str:
+    """A module docstring's first line, for a command's one-line help."""
+    return (doc or "").strip().splitlines()[0] if doc else ""
