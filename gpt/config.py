@@ -60,56 +60,31 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-# The presets of the GPT issue: `baby` is nanoGPT's shakespeare_char "baby GPT" recipe; `lecture` is the
-# network of the "Let's build GPT" lecture (6 layers, 6 heads, 384 wide, 256 context) with a cosine schedule.
+# The presets, one column each, so they can be compared at a glance: `baby` is nanoGPT's shakespeare_char
+# "baby GPT" recipe; `lecture` is the network of the "Let's build GPT" lecture (6 layers, 6 heads, 384 wide,
+# 256 context) with a cosine schedule; `tiny` runs the whole pipeline in seconds, for CI and smoke tests.
+# A field a preset leaves at the dataclass default is None in its column.
+PRESET_NAMES = ("baby", "lecture", "tiny")
+PRESET_TABLE: dict[str, tuple] = {
+    # field            baby         lecture        tiny
+    "n_layer":        (4,           6,             1),
+    "n_head":         (4,           6,             2),
+    "n_embd":         (128,         384,           16),
+    "block_size":     (64,          256,           16),
+    "dropout":        (0.0,         0.2,           0.0),
+    "batch_size":     (12,          64,            4),
+    "learning_rate":  (1e-3,        1e-3,          1e-3),
+    "min_lr":         (1e-4,        1e-4,          1e-4),
+    "max_iters":      (2000,        5000,          20),
+    "eval_interval":  (250,         500,           10),
+    "eval_iters":     (200,         200,           2),
+    "warmup_iters":   (100,         100,           2),
+    "out_dir":        ("out/baby",  "out/lecture", "out/tiny"),
+    "sample_chars":   (None,        None,          100),
+}  # fmt: skip
 PRESETS: dict[str, dict] = {
-    "baby": dict(
-        n_layer=4,
-        n_head=4,
-        n_embd=128,
-        block_size=64,
-        dropout=0.0,
-        batch_size=12,
-        learning_rate=1e-3,
-        min_lr=1e-4,
-        max_iters=2000,
-        eval_interval=250,
-        eval_iters=200,
-        warmup_iters=100,
-        out_dir="out/baby",
-    ),
-    "lecture": dict(
-        n_layer=6,
-        n_head=6,
-        n_embd=384,
-        block_size=256,
-        dropout=0.2,
-        batch_size=64,
-        learning_rate=1e-3,
-        min_lr=1e-4,
-        max_iters=5000,
-        eval_interval=500,
-        eval_iters=200,
-        warmup_iters=100,
-        out_dir="out/lecture",
-    ),
-    # for CI and smoke tests: the whole pipeline in seconds
-    "tiny": dict(
-        n_layer=1,
-        n_head=2,
-        n_embd=16,
-        block_size=16,
-        dropout=0.0,
-        batch_size=4,
-        learning_rate=1e-3,
-        min_lr=1e-4,
-        max_iters=20,
-        eval_interval=10,
-        eval_iters=2,
-        warmup_iters=2,
-        out_dir="out/tiny",
-        sample_chars=100,
-    ),
+    name: {field: column[i] for field, column in PRESET_TABLE.items() if column[i] is not None}
+    for i, name in enumerate(PRESET_NAMES)
 }
 
 MODEL_FIELDS = {f.name: f for f in dataclasses.fields(GPTConfig)}
