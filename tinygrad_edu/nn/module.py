@@ -12,7 +12,7 @@ from .. import dtypes
 from ..autograd.grad_mode import no_grad
 from ..hooks import add_hook
 from ..tensor import Tensor, parse_to_args
-from . import hooks
+from . import hooks, utils
 
 
 class Parameter(Tensor):
@@ -209,13 +209,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.parameters():
-            if set_to_none or p.grad is None:
-                p.grad = None
-            else:
-                with no_grad():
-                    p.grad = p.grad.detach()  # a gradient from backward(create_graph=True) keeps no graph
-                    p.grad.zero_()
+        utils.zero_grad(self.parameters(), set_to_none)
 
     # -- devices, dtypes, state ---------------------------------------------------------------------------
     def to(self, *args, **kwargs):

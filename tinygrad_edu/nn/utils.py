@@ -9,6 +9,19 @@ from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 
 
+def zero_grad(parameters, set_to_none: bool = True) -> None:
+    """Forget the gradients of ``parameters``: ``.grad = None``, or zeros in place (``set_to_none=False``).
+
+    ``Module.zero_grad`` and ``Optimizer.zero_grad`` both come here."""
+    for p in parameters:
+        if set_to_none or p.grad is None:
+            p.grad = None
+        else:
+            with no_grad():
+                p.grad = p.grad.detach()  # a gradient from backward(create_graph=True) keeps no graph
+                p.grad.zero_()
+
+
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
     """Scale all gradients together so that their joint norm is at most ``max_norm``; returns the norm before."""
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)

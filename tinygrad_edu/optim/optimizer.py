@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from ..autograd.grad_mode import no_grad
+from ..nn.utils import zero_grad
 from ..tensor import Tensor
 
 
@@ -41,14 +41,7 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for group in self.param_groups:
-            for p in group["params"]:
-                if set_to_none or p.grad is None:
-                    p.grad = None
-                else:
-                    with no_grad():
-                        p.grad = p.grad.detach()  # a gradient from backward(create_graph=True) keeps no graph
-                        p.grad.zero_()
+        zero_grad([p for group in self.param_groups for p in group["params"]], set_to_none)
 
     def step(self):
         raise NotImplementedError
