@@ -53,7 +53,7 @@ def _parser() -> ArgumentParser:
     sample = commands.add_parser("sample", help="generate text from a trained checkpoint")
     sample.add_argument("--out-dir", default="out/baby", help="the training run's directory")
     sample.add_argument("--prompt", default="\n", help="text to continue (its characters must be in the vocabulary)")
-    sample.add_argument("--max-new-tokens", type=int, default=500)
+    sample.add_argument("--max-new-tokens", type=_positive_int, default=500)
     sample.add_argument("--temperature", type=float, default=0.8)
     sample.add_argument("--top-k", type=int, default=200, help="sample among the k likeliest tokens (0: all)")
     sample.add_argument("--seed", type=int, default=1)
@@ -74,6 +74,13 @@ def _parser() -> ArgumentParser:
     )
     bench.add_argument("arguments", nargs=argparse.REMAINDER, help="what `python -m benchmarks` takes")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _metavar(spec) -> str:
@@ -154,9 +161,12 @@ def _train(args) -> int:
 
     run = build_config(args.preset, _overrides(args))
     result = train(run, resume=args.resume)
+    if result.already_complete:
+        return 0
+    skipped = f"; {result.skipped_steps} updates skipped (non-finite)" if result.skipped_steps else ""
     print(
-        f"done: {result.iterations} iterations in {result.elapsed_s:.1f}s; "
-        f"train loss {result.train_loss:.4f}, val loss {result.val_loss:.4f}; checkpoint in {result.out_dir}"
+        f"done: {result.iterations} iterations in {result.elapsed_s:.1f}s; train loss {result.train_loss:.4f}, "
+        f"val loss {result.val_loss:.4f}{skipped}; checkpoint in {result.out_dir}"
     )
     if run.train.sample_chars:
         print("-" * 80)

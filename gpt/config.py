@@ -38,6 +38,8 @@ class TrainConfig:
     log_interval: int = 10
     checkpoint: bool = True
     sample_chars: int = 500  # characters printed after training (0: none)
+    # a NaN or inf loss or gradient norm: "stop" (keep the last good checkpoint) or "skip" that step's update
+    on_nonfinite: str = "stop"
     # reproducibility and hardware
     seed: int = 1337
     device: str = "cpu"
@@ -51,6 +53,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_iters < 0 or self.warmup_iters < 0:
             raise ValueError("max_iters and warmup_iters must be >= 0")
+        if self.on_nonfinite not in ("stop", "skip"):
+            raise ValueError(f"on_nonfinite must be 'stop' or 'skip', got {self.on_nonfinite!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         if self.learning_rate <= 0 or self.min_lr < 0:

@@ -34,6 +34,8 @@ class TrainResult:
     val_loss: float | None
     elapsed_s: float
     out_dir: Path
+    already_complete: bool = False  # a resumed run that had reached max_iters: nothing was trained
+    skipped_steps: int = 0  # updates skipped for a non-finite loss or gradient (on_nonfinite="skip")
 
 
 def learning_rate(it: int, cfg: TrainConfig) -> float:
@@ -122,6 +124,22 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
         start_iter, elapsed_before = header["iter"], header["elapsed_s"]
         best_val = header.get("best_val_loss", math.inf)
         _truncate_log(out_dir / "log.jsonl", start_iter)  # drop evaluations made after the checkpoint
+        if start_iter >= cfg.max_iters:
+            log(
+                f"{ckpt_path} is already at iteration {start_iter} of max_iters {cfg.max_iters}: the run is complete "
+                "(raise --max-iters to train on)"
+            )
+            last_row = _last_log_row(out_dir / "log.jsonl")
+            return TrainResult(
+                model,
+                dataset.tokenizer,
+                start_iter,
+                last_row.get("train_loss"),
+                header.get("val_loss"),
+                elapsed_before,
+                out_dir,
+                already_complete=True,
+            )
         log(f"resuming from {ckpt_path} at iteration {start_iter}")
     else:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -141,12 +159,18 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
     tokens_since = 0
     last = {"train": None, "val": None}
     train_loss = None
+    skipped = 0
 
     for it in range(start_iter, cfg.max_iters + 1):
         lr = learning_rate(it, cfg)
         is_eval = it % cfg.eval_interval == 0 or it == cfg.max_iters
         if is_eval and not (resume and it == start_iter):
             last = estimate_loss(model, splits, cfg, it)
+            if not (math.isfinite(last["train"]) and math.isfinite(last["val"])):
+                raise NonFiniteLoss(
+                    f"iteration {it}: the evaluated loss is not finite (train {last['train']}, val {last['val']}); "
+                    f"{_kept(ckpt_path, cfg)}"
+                )
             elapsed = elapsed_before + time.perf_counter() - t0
             record = {
                 "iter": it,
@@ -186,9 +210,21 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
             _, loss = model(x, y)
             # the mean over micro-batches: each contributes 1/steps of the gradient of the full batch
             (loss / cfg.gradient_accumulation_steps).backward()
-        if cfg.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
+        if cfg.grad_clip:  # the norm is computed on the host anyway: checking it costs nothing
+            norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
+        else:
+            norm = loss.item()
+        if not math.isfinite(norm):
+            what = "gradient norm" if cfg.grad_clip else "loss"
+            if cfg.on_nonfinite == "stop":
+                raise NonFiniteLoss(
+                    f"iteration {it}: the {what} is {norm} (learning rate {lr:.3g}); {_kept(ckpt_path, cfg)}. "
+                    "Lower --learning-rate, or pass --on-nonfinite skip to skip such steps"
+                )
+            skipped += 1
+            _write(progress, log, f"step {it}: {what} is {norm}, update skipped ({skipped} so far)")
+        else:
+            optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         tokens_since += tokens_per_iter
 
@@ -203,7 +239,24 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
     if progress is not None:
         progress.close()
     elapsed = elapsed_before + time.perf_counter() - t0
-    return TrainResult(model, dataset.tokenizer, cfg.max_iters, last["train"], last["val"], elapsed, out_dir)
+    return TrainResult(
+        model, dataset.tokenizer, cfg.max_iters, last["train"], last["val"], elapsed, out_dir, skipped_steps=skipped
+    )
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training met a NaN or inf loss or gradient: it stopped, and the last good checkpoint is untouched."""
+
+
+def _kept(ckpt_path: Path, cfg: TrainConfig) -> str:
+    if cfg.checkpoint and ckpt_path.exists():
+        return f"training stopped; the last good checkpoint, {ckpt_path}, is kept as it was"
+    return "training stopped; no checkpoint was written"
+
+
+def _last_log_row(path: Path) -> dict:
+    rows = [line for line in path.read_text().splitlines() if line] if path.exists() else []
+    return json.loads(rows[-1]) if rows else {}
 
 
 def _check_compatible(header: dict, model_cfg: GPTConfig, tokenizer: CharTokenizer, path: Path) -> None:

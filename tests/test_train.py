@@ -220,3 +220,57 @@ def test_sampling_a_character_outside_the_vocabulary_names_it(data_dir, tmp_path
     model, tokenizer, _ = load_model(tmp_path)
     with pytest.raises(ValueError, match="'@' at position 5"):
         generate_text(model, tokenizer, "ROMEO@", max_new_tokens=5)
+
+
+def test_resuming_a_finished_run_says_so_and_succeeds(data_dir, tmp_path, capsys):
+    run = tiny_run(data_dir, tmp_path, max_iters=4, eval_interval=2, eval_iters=2)
+    train(run, log=lambda *_: None)
+    before = (tmp_path / ckpt.FILENAME).read_bytes()
+    lines = []
+    result = train(run, resume=True, log=lines.append)
+    assert result.already_complete and result.iterations == 4 and result.val_loss is not None
+    assert any("already at iteration 4 of max_iters 4" in line for line in lines)
+    assert (tmp_path / ckpt.FILENAME).read_bytes() == before  # nothing was trained or written
+    common = ["--data-dir", str(data_dir), "--out-dir", str(tmp_path), "--progress", "false", "--max-iters", "4"]
+    assert main(["train", "--preset", "tiny", *common, "--resume"]) == 0
+    assert "the run is complete" in capsys.readouterr().out
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow to inf and nan is the point of the test
+def test_a_nonfinite_loss_stops_training_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
+    from gpt.train import NonFiniteLoss
+
+    settings = dict(max_iters=6, eval_interval=3, eval_iters=2, warmup_iters=0, decay_lr=False)
+    train(tiny_run(data_dir, tmp_path, **settings), log=lambda *_: None)  # a good run: its checkpoint at 6
+    good = (tmp_path / ckpt.FILENAME).read_bytes()
+    absurd = dict(settings, max_iters=12, learning_rate=1e30, grad_clip=0.0)  # no clipping: the loss blows up
+    with pytest.raises(NonFiniteLoss, match=r"iteration \d+: the (loss|evaluated loss) is .*checkpoint.*is kept"):
+        train(tiny_run(data_dir, tmp_path, **absurd), resume=True, log=lambda *_: None)
+    assert (tmp_path / ckpt.FILENAME).read_bytes() == good
+
+
+def test_on_nonfinite_skip_skips_those_updates_and_keeps_the_weights_finite(data_dir, tmp_path):
+    import tinygrad_edu as tg
+
+    run = tiny_run(data_dir, tmp_path, max_iters=5, eval_interval=5, eval_iters=1, on_nonfinite="skip")
+    original = tg.nn.utils.clip_grad_norm_
+    calls = []
+
+    def poisoned(parameters, max_norm, *args, **kwargs):  # the third step's gradient is NaN
+        calls.append(1)
+        norm = original(parameters, max_norm, *args, **kwargs)
+        return tg.tensor(float("nan")) if len(calls) == 3 else norm
+
+    tg.nn.utils.clip_grad_norm_ = poisoned
+    try:
+        result = train(run, log=lambda *_: None)
+    finally:
+        tg.nn.utils.clip_grad_norm_ = original
+    assert result.skipped_steps == 1 and math.isfinite(result.val_loss)
+    assert all(np.isfinite(p.detach().numpy()).all() for p in result.model.parameters())
+
+
+def test_sample_refuses_a_negative_length(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sample", "--out-dir", str(tmp_path), "--max-new-tokens", "-5"])
+    assert exit_info.value.code == 2 and "must be at least 1, got -5" in capsys.readouterr().err
