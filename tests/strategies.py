@@ -72,6 +72,17 @@ def dim_of(ndim: int):
     return st.integers(-n, n - 1)
 
 
+@st.composite
+def reduction_dims(draw, ndim: int, allow_tuple: bool = True):
+    """None (full reduction), one dim, or a tuple of distinct dims."""
+    kind = draw(st.sampled_from(["none", "one", "tuple"] if allow_tuple else ["none", "one"]))
+    if kind == "none":
+        return None
+    if kind == "one" or ndim == 0:
+        return draw(dim_of(ndim))
+    return tuple(draw(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True)))
+
+
 # -- values ----------------------------------------------------------------------------------------------
 
 
@@ -92,6 +103,11 @@ def away_from_zero(margin: float = 0.1, hi: float = 2.0):
 def grid(step: float = 0.1, offset: float = 0.0, k: int = 40):
     """Multiples of ``step`` shifted by ``offset``: two grids with different offsets never meet (no ties)."""
     return st.integers(-k, k).map(lambda i: round(i * step + offset, 10))
+
+
+def eighths(k: int = 16):
+    """Multiples of 1/8 in [-k/8, k/8]: exact in float16 and float32, and so is x ± 1/4 (exact casts)."""
+    return st.integers(-k, k).map(lambda i: i / 8)
 
 
 def arrays(shape, elements=None, dtype=np.float64, unique: bool = False):
@@ -140,13 +156,26 @@ def view_source_shape(shape: tuple, view: str) -> tuple:
     return shape
 
 
-def apply_view(t: torch.Tensor, view: str) -> torch.Tensor:
-    """A non-contiguous view made inside the graph: reversing the axes, or taking every other element."""
-    if view == "permuted":
+def apply_view(t, view: str):
+    """A non-contiguous view made inside the graph: reversing the axes, or taking every other element (of a
+    tinygrad_edu or a PyTorch tensor; a 0-d tensor is returned as it is)."""
+    if view == "permuted" and t.dim():
         return t.permute(*reversed(range(t.dim())))
     if view == "sliced" and t.dim():
         return t[..., ::2]
     return t
+
+
+def view_source(array: np.ndarray, view: str) -> np.ndarray:
+    """The leaf that ``apply_view(leaf, view)`` turns into ``array``: its transpose, or a twice-as-wide array with
+    ``array`` in the even columns (and zeros, which the view never reads, in the odd ones)."""
+    if view == "permuted" and array.ndim:
+        return np.ascontiguousarray(array.transpose())
+    if view == "sliced" and array.ndim:
+        wide = np.zeros((*array.shape[:-1], 2 * array.shape[-1]), dtype=array.dtype)
+        wide[..., ::2] = array
+        return wide
+    return array
 
 
 # -- indices --------------------------------------------------------------------------------------------

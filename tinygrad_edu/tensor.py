@@ -576,7 +576,10 @@ class Tensor:
         return MaxResult((values, indices))
 
     def amax(self, dim=None, keepdim: bool = False):
-        return self.max() if dim is None else self.max(dim, keepdim).values
+        if dim is not None:
+            return self.max(dim, keepdim).values
+        largest = self.max()
+        return largest.reshape((1,) * self._data.ndim) if keepdim else largest
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
         """The ``k`` largest (or smallest) entries along ``dim`` as ``(values, indices)``, best first.
@@ -633,7 +636,8 @@ class Tensor:
     def transpose(self, dim0: int, dim1: int):
         dims = list(range(self._data.ndim))
         a, b = dim_index(dim0, self._data.ndim), dim_index(dim1, self._data.ndim)
-        dims[a], dims[b] = dims[b], dims[a]
+        if dims:  # a 0-d tensor has one dim to name (0 or -1), and swapping it with itself changes nothing
+            dims[a], dims[b] = dims[b], dims[a]
         return apply(movement.Permute, self, dims=tuple(dims))
 
     def swapaxes(self, axis0: int, axis1: int):

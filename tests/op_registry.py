@@ -1,0 +1,1092 @@
+"""One registry of the engine's public ops, in the spirit of PyTorch's OpInfo: every test of "all the ops" draws
+from ``REGISTRY``, so that adding one entry tests a new op everywhere.
+
+An entry (``OpInfo``) says
+
+* how to call the op: ``fn(m, *inputs, *args, **kwargs)``, where ``m`` is the library (tinygrad_edu, or PyTorch
+  for the oracle; ``m.F`` is its ``nn.functional``), ``inputs`` the differentiable tensors and ``args``/``kwargs``
+  the rest (dims, masks, indices, targets); the same call runs on both libraries;
+* which inputs to try: ``samples``, a hypothesis strategy of ``Sample`` whose shapes include broadcast pairs,
+  0-d tensors and size-1 dims, and whose inputs come in every layout of ``INPUT_LAYOUTS`` (transposed and
+  strided leaves, permuted and sliced views inside the graph);
+* its domain: the values the strategy draws keep away from singularities (log, sqrt of x <= 0, division by ~0)
+  and from kinks and ties (relu, abs, clamp, max), where finite differences mean nothing;
+* what is known about it: differentiable or not, ``second_derivative_zero_almost_everywhere``, a composition
+  of primitives that a fused op must equal, a NumPy reference, dtype behaviour, its PyTorch counterpart (or why
+  there is none), and the public names it exercises (``covers``, ``aliases``) for the completeness test.
+
+The tests that use it: ``test_gradcheck_ops`` (finite differences), ``test_gradgrad_ops`` (second derivatives),
+``test_torch_oracle`` (values and gradients against PyTorch), ``test_invariants`` (shapes, dtypes, no mutation,
+no aliasing), ``test_fast_paths`` (fused ops against their composition, float32 against float64),
+``test_forward_numpy`` (values against NumPy) and ``test_op_registry`` (completeness, aliases).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from hypothesis import assume
+from hypothesis import strategies as st
+from scipy import special
+from strategies import (
+    LAYOUTS,
+    apply_view,
+    arrays,
+    away_from_zero,
+    basic_and_advanced_index,
+    broadcast_pairs,
+    dim_of,
+    distinct_arrays,
+    eighths,
+    floats,
+    grid,
+    leaf,
+    positive,
+    reduction_dims,
+    shapes,
+    source_and_target,
+    view_source,
+    with_layout,
+)
+
+import tinygrad_edu
+from tinygrad_edu.nn import functional as tF
+
+# contiguous / transposed / strided: the leaf's own memory layout; permuted / sliced: a view taken in the graph
+INPUT_LAYOUTS = (*LAYOUTS, "permuted", "sliced")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the two libraries, as entries see them
+
+
+class Library:
+    """A tensor library: its module's names (``m.tanh``, ``m.cat`` ...) and ``m.F``, its nn.functional."""
+
+    def __init__(self, module, functional):
+        self.module, self.F = module, functional
+        self.is_torch = module.__name__ == "torch"
+
+    def __getattr__(self, name):
+        return getattr(self.module, name)
+
+    def __repr__(self) -> str:
+        return self.module.__name__
+
+    def leaf(self, array: np.ndarray, layout: str, device: str, requires_grad: bool):
+        """A leaf with ``array``'s values and dtype, in memory layout ``layout`` (one of ``LAYOUTS``)."""
+        if self.is_torch:
+            return self.module.from_numpy(with_layout(array, layout)).requires_grad_(requires_grad)
+        return leaf(array, device, layout, requires_grad)
+
+    def constant(self, value, device: str, dtype):
+        """Arguments as the op takes them: NumPy arrays become tensors (float64 ones in the dtype under test),
+        inside tuples and lists too; everything else is passed as it is."""
+        if isinstance(value, np.ndarray):
+            array = value.astype(dtype) if value.dtype == np.float64 else value
+            return self.module.tensor(array) if self.is_torch else self.module.tensor(array, device=device)
+        if isinstance(value, (tuple, list)):
+            return type(value)(self.constant(v, device, dtype) for v in value)
+        return value
+
+
+TG = Library(tinygrad_edu, tF)
+
+
+def torch_library(torch) -> Library:
+    """PyTorch as a ``Library`` (pass the module the ``torch`` fixture gives)."""
+    return Library(torch, torch.nn.functional)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# entries
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One call of an op: the differentiable ``inputs`` (float64 arrays), then ``args`` and ``kwargs``."""
+
+    inputs: tuple
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    layouts: tuple = ()  # one of INPUT_LAYOUTS per input; missing ones are contiguous
+
+    def layout(self, i: int) -> str:
+        return self.layouts[i] if i < len(self.layouts) else "contiguous"
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    name: str  # unique: the op, then ".variant" where one op has several entries
+    fn: Callable  # fn(m, *inputs, *args, **kwargs) for m in (TG, torch_library(torch))
+    samples: st.SearchStrategy  # of Sample, within the op's domain
+    covers: tuple = ()  # the public names fn itself calls: "Tensor.tanh", "Tensor.__add__", "torch.cat", "F.gelu"
+    # other public spellings of the same op: name -> fn of the same signature, or None for the obvious one
+    # ("torch.x" -> m.x(*inputs, ...), "F.x" -> m.F.x(...), "Tensor.x" -> inputs[0].x(...))
+    aliases: dict = field(default_factory=dict)
+    differentiable: bool = True
+    # piecewise linear (or linear): the second derivative is zero wherever it exists
+    second_derivative_zero_almost_everywhere: bool = False
+    no_torch: str | None = None  # why fn has no PyTorch counterpart (None: it runs on PyTorch unchanged)
+    composition: Callable | None = None  # a fused op's plain composition from primitive ops, fn's signature
+    composition_scales: tuple = (1.0,)  # input scales at which the fused op must still equal the composition
+    numpy_ref: Callable | None = None  # the forward value on NumPy float64 arrays, written independently
+    dtypes: tuple = ("float32", "float64")  # input dtypes it is tested at
+    keeps_dtype: bool = True  # float32 in, float32 out (False: a cast)
+    eps: float = 1e-6  # finite-difference step; casts use 1/4 on values that float16 holds exactly
+    # samples where PyTorch's own second derivative is known to be wrong (the oracle cannot judge there)
+    torch_second_derivative_wrong: Callable | None = None
+    # an engine bug this entry shows (and that its samples always hit): the generic tests skip the entry, and
+    # test_op_registry's strict xfail checks it against its references, so it XPASSes once the bug is fixed
+    known_bug: str | None = None
+    skips: dict = field(default_factory=dict)  # test kind -> why that test does not apply to this op
+    torch_rtol: float = 1e-10
+    float32_rtol: float = 1e-4  # float32 against float64: values and gradients
+
+    def __repr__(self) -> str:
+        return f"OpInfo({self.name})"
+
+    @property
+    def public_names(self) -> tuple:
+        return (*self.covers, *self.aliases)
+
+    def alias_fns(self) -> dict:
+        return {name: fn if fn is not None else _alias(name) for name, fn in self.aliases.items()}
+
+
+def _alias(public_name: str) -> Callable:
+    space, name = public_name.split(".", 1)
+    if space == "torch":
+        return lambda m, *xs, **kw: getattr(m, name)(*xs, **kw)
+    if space == "F":
+        return lambda m, *xs, **kw: getattr(m.F, name)(*xs, **kw)
+    return lambda m, x, *rest, **kw: getattr(x, name)(*rest, **kw)
+
+
+def method(name: str) -> Callable:
+    """``inputs[0].name(*other inputs, *args, **kwargs)``"""
+    return _alias(f"Tensor.{name}")
+
+
+def function(name: str) -> Callable:
+    return _alias(f"torch.{name}")
+
+
+def functional(name: str) -> Callable:
+    return _alias(f"F.{name}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# sample strategies (domains)
+
+layouts = st.sampled_from(INPUT_LAYOUTS)
+
+
+def _layouts(draw, n: int, allowed=INPUT_LAYOUTS) -> tuple:
+    return tuple(draw(st.sampled_from(allowed)) for _ in range(n))
+
+
+@st.composite
+def elementwise(draw, *elements, args=(), kwargs=None, min_dims=0):
+    """One input of any small shape, or several of mutually broadcastable shapes; elements from ``elements``."""
+    if len(elements) == 1:
+        input_shapes = [draw(shapes(min_dims=min_dims))]
+    else:
+        input_shapes = draw(broadcast_pairs(num_shapes=len(elements), min_dims=min_dims)).input_shapes
+    inputs = tuple(draw(arrays(s, e)) for s, e in zip(input_shapes, elements))
+    return Sample(inputs, tuple(args), dict(kwargs or {}), _layouts(draw, len(inputs)))
+
+
+@st.composite
+def same_shape(draw, *elements, kwargs=None):
+    shape = draw(shapes())
+    inputs = tuple(draw(arrays(shape, e)) for e in elements)
+    return Sample(inputs, (), {k: draw(v) for k, v in (kwargs or {}).items()}, _layouts(draw, len(inputs)))
+
+
+@st.composite
+def scalar_exponent(draw):
+    """x ** c: an integer exponent on any x, a fractional or negative one on x > 0."""
+    exponent = draw(st.sampled_from([2, 3, 2.5, 0.5, -1.5]))
+    elements = floats() if isinstance(exponent, int) else positive()
+    x = draw(arrays(draw(shapes()), elements))
+    return Sample((x,), (exponent,), {}, _layouts(draw, 1))
+
+
+@st.composite
+def clamp_bounds(draw):
+    """Values on a 0.1 grid, bounds halfway between grid points: no value sits on a kink."""
+    lo, hi = draw(st.sampled_from([(-0.55, 0.85), (0.25, None), (None, -0.25), (-1.05, -1.05)]))
+    x = draw(arrays(draw(shapes()), grid(0.1)))
+    return Sample((x,), (), {"min": lo, "max": hi}, _layouts(draw, 1))
+
+
+@st.composite
+def reduction(draw, elements=None, distinct=False, dims=True, keepdim=True, tuple_dims=True, min_dims=0):
+    shape = draw(shapes(min_dims=min_dims))
+    x = draw(distinct_arrays(shape) if distinct else arrays(shape, elements))
+    kwargs = {}
+    if dims:  # dim=None is passed as such: PyTorch takes keepdim only beside a dim
+        kwargs["dim"] = draw(reduction_dims(len(shape), allow_tuple=tuple_dims))
+    if keepdim:
+        kwargs["keepdim"] = draw(st.booleans())
+    return Sample((x,), (), kwargs, _layouts(draw, 1))
+
+
+def _reduced_count(shape, dim) -> int:
+    if dim is None:
+        return math.prod(shape)
+    axes = (dim,) if isinstance(dim, int) else dim
+    return math.prod(shape[a] for a in axes) if shape else 1
+
+
+@st.composite
+def variance(draw, distinct=False):
+    """var/std over None, a dim or dims; Bessel's correction only where more than one element is reduced
+    (std also needs distinct values: the square root of a variance near 0 is a kink)."""
+    sample = draw(reduction(distinct=distinct))
+    count = _reduced_count(sample.inputs[0].shape, sample.kwargs.get("dim"))
+    assume(count > 1 or not distinct)
+    correction = draw(st.sampled_from([("unbiased", False), ("correction", 0)] + [("unbiased", True)] * (count > 1)))
+    return Sample(sample.inputs, (), {**sample.kwargs, correction[0]: correction[1]}, sample.layouts)
+
+
+@st.composite
+def along_dim(draw, min_dims=0, keepdim=True, distinct=True, elements=None):
+    """One dim of a tensor (0-d tensors accept 0 and -1)."""
+    shape = draw(shapes(min_dims=min_dims))
+    x = draw(distinct_arrays(shape) if distinct else arrays(shape, elements))
+    kwargs = {"dim": draw(dim_of(len(shape)))}
+    if keepdim:
+        kwargs["keepdim"] = draw(st.booleans())
+    return Sample((x,), (), kwargs, _layouts(draw, 1))
+
+
+@st.composite
+def topk_sample(draw):
+    shape = draw(shapes(min_dims=1))
+    dim = draw(dim_of(len(shape)))
+    k = draw(st.integers(0, shape[dim]))
+    kwargs = {"dim": dim, "largest": draw(st.booleans())}
+    return Sample((draw(distinct_arrays(shape)),), (k,), kwargs, _layouts(draw, 1))
+
+
+# (a, b) shapes for every rank combination of matmul, from sizes m, k, n and a batch b
+MATMUL_RANKS = (
+    lambda m, k, n, b: ((k,), (k,)),
+    lambda m, k, n, b: ((m, k), (k, n)),
+    lambda m, k, n, b: ((k,), (k, n)),
+    lambda m, k, n, b: ((m, k), (k,)),
+    lambda m, k, n, b: ((b, m, k), (k, n)),
+    lambda m, k, n, b: ((m, k), (b, k, n)),
+    lambda m, k, n, b: ((k,), (b, k, n)),
+    lambda m, k, n, b: ((b, m, k), (k,)),
+    lambda m, k, n, b: ((b, m, k), (b, k, n)),
+    lambda m, k, n, b: ((2, 1, m, k), (b, k, n)),
+    lambda m, k, n, b: ((b, 1, m, k), (1, 2, k, n)),
+)
+
+
+@st.composite
+def matmul_sample(draw):
+    rank = draw(st.sampled_from(MATMUL_RANKS))
+    shape_a, shape_b = rank(*(draw(st.integers(1, 3)) for _ in range(4)))
+    return Sample((draw(arrays(shape_a)), draw(arrays(shape_b))), (), {}, _layouts(draw, 2))
+
+
+@st.composite
+def new_shape(draw):
+    """A shape and another with as many elements (with one -1 to infer, sometimes)."""
+    shape = draw(shapes())
+    size = math.prod(shape)
+    target = list(draw(shapes(max_elements=size).filter(lambda s: math.prod(s) == size))) if size < 13 else [size]
+    if target and draw(st.booleans()):
+        target[draw(st.integers(0, len(target) - 1))] = -1
+    return shape, tuple(target)
+
+
+@st.composite
+def reshape_sample(draw, layouts_allowed=INPUT_LAYOUTS, as_tensor=False):
+    shape, target = draw(new_shape())
+    x = draw(arrays(shape))
+    if as_tensor:  # reshape_as / view_as take the target's shape from a tensor
+        size = math.prod(shape)
+        target = tuple(size // -math.prod(target) if n == -1 else n for n in target)
+        return Sample((x,), (np.zeros(target),), {}, _layouts(draw, 1, layouts_allowed))
+    return Sample((x,), (target,), {}, _layouts(draw, 1, layouts_allowed))
+
+
+@st.composite
+def one_tensor(draw, min_dims=0, max_dims=4, elements=None, params=None):
+    """One input; ``params(draw, shape)`` gives (args, kwargs)."""
+    shape = draw(shapes(min_dims=min_dims, max_dims=max_dims))
+    x = draw(arrays(shape, elements))
+    args, kwargs = params(draw, shape) if params else ((), {})
+    return Sample((x,), tuple(args), kwargs, _layouts(draw, 1))
+
+
+def _permutation(draw, shape):
+    return (tuple(draw(st.permutations(range(len(shape))))),), {}
+
+
+def _two_dims(draw, shape):
+    return (draw(dim_of(len(shape))), draw(dim_of(len(shape)))), {}
+
+
+def _new_axis(draw, shape):
+    return (draw(dim_of(len(shape) + 1)),), {}
+
+
+def _squeeze_dims(draw, shape):
+    dim = draw(reduction_dims(len(shape)))
+    return (), ({} if dim is None else {"dim": dim})
+
+
+def _flatten_range(draw, shape):
+    ndim = max(len(shape), 1)
+    start = draw(dim_of(len(shape)))
+    end = draw(st.integers(start % ndim, ndim - 1))
+    return (start, end - ndim * draw(st.booleans())), {}
+
+
+def _split_size(draw, shape):
+    dim = draw(dim_of(len(shape)))
+    length = shape[dim]
+    if draw(st.booleans()):
+        return (draw(st.integers(1, length)),), {"dim": dim}
+    cuts = sorted(draw(st.lists(st.integers(0, length), max_size=3)))
+    sizes = [b - a for a, b in zip([0, *cuts], [*cuts, length])]
+    return (sizes,), {"dim": dim}
+
+
+def _chunks(draw, shape):
+    dim = draw(dim_of(len(shape)))
+    return (draw(st.integers(1, shape[dim] + 1)),), {"dim": dim}
+
+
+def _diagonal(draw, shape):
+    return (), {"diagonal": draw(st.integers(-2, 2))}
+
+
+@st.composite
+def expand_sample(draw, as_tensor=False):
+    """A source broadcastable to the target; existing dims are sometimes written -1 ("keep this size")."""
+    source, target = draw(source_and_target())
+    x = draw(arrays(source))
+    if as_tensor:
+        return Sample((x,), (np.zeros(target),), {}, _layouts(draw, 1))
+    extra = len(target) - len(source)
+    sizes = [-1 if i >= extra and draw(st.booleans()) else n for i, n in enumerate(target)]
+    return Sample((x,), (tuple(sizes),), {}, _layouts(draw, 1))
+
+
+@st.composite
+def index_sample(draw):
+    """ints, slices with steps, None, Ellipsis, integer arrays with repeated positions; never empty."""
+    shape = draw(shapes(min_dims=1))
+    index = draw(basic_and_advanced_index(shape).filter(lambda i: np.zeros(shape)[i].size > 0))
+    return Sample((draw(arrays(shape)),), (index,), {}, _layouts(draw, 1))
+
+
+@st.composite
+def repeated_index_sample(draw):
+    """An integer tensor that selects rows several times: their gradients add up."""
+    shape = draw(shapes(min_dims=1, max_dims=3))
+    index_shape = draw(shapes(min_dims=1, max_dims=2, max_side=4))
+    index = draw(arrays(index_shape, st.integers(-shape[0], shape[0] - 1), dtype=np.int64))
+    return Sample((draw(arrays(shape)),), (index,), {}, _layouts(draw, 1))
+
+
+@st.composite
+def bool_mask_sample(draw):
+    """x[mask] with a mask over the leading dims (at least one True)."""
+    shape = draw(shapes(min_dims=1))
+    k = draw(st.integers(1, len(shape)))
+    mask = draw(arrays(shape[:k], st.booleans(), dtype=np.bool_).filter(lambda m: m.any()))
+    return Sample((draw(arrays(shape)),), (mask,), {}, _layouts(draw, 1))
+
+
+@st.composite
+def masked_fill_sample(draw):
+    mask_shape, shape = draw(source_and_target())
+    mask = draw(arrays(mask_shape, st.booleans(), dtype=np.bool_))
+    value = draw(st.sampled_from([0.0, -1.5, 1000.0]))
+    return Sample((draw(arrays(shape)),), (mask, value), {}, _layouts(draw, 1))
+
+
+@st.composite
+def where_sample(draw, scalar_other=False):
+    if scalar_other:
+        cond_shape, shape_a = draw(broadcast_pairs()).input_shapes
+        inputs = (draw(arrays(shape_a)),)
+    else:
+        cond_shape, shape_a, shape_b = draw(broadcast_pairs(num_shapes=3)).input_shapes
+        inputs = (draw(arrays(shape_a)), draw(arrays(shape_b)))
+    cond = draw(arrays(cond_shape, st.booleans(), dtype=np.bool_))
+    return Sample(inputs, (cond,), {}, _layouts(draw, len(inputs)))
+
+
+@st.composite
+def cat_sample(draw):
+    shape = draw(shapes(min_dims=1, max_dims=3))
+    dim = draw(dim_of(len(shape)))
+    axis = dim % len(shape)
+    sizes = draw(st.lists(st.integers(1, 3), min_size=1, max_size=3))
+    inputs = tuple(draw(arrays((*shape[:axis], n, *shape[axis + 1 :]))) for n in sizes)
+    return Sample(inputs, (), {"dim": dim}, _layouts(draw, len(inputs)))
+
+
+@st.composite
+def stack_sample(draw):
+    shape = draw(shapes(max_dims=3))
+    inputs = tuple(draw(arrays(shape)) for _ in range(draw(st.integers(1, 3))))
+    dim = draw(st.integers(-len(shape) - 1, len(shape)))
+    return Sample(inputs, (), {"dim": dim}, _layouts(draw, len(inputs)))
+
+
+@st.composite
+def exact_in_float16(draw):
+    """Values float16 holds exactly, so a cast there and back loses nothing and x ± eps stays exact."""
+    return Sample((draw(arrays(draw(shapes()), eighths())),), (), {}, _layouts(draw, 1))
+
+
+@st.composite
+def lerp_sample(draw, tensor_weight=False):
+    if tensor_weight:
+        return draw(elementwise(floats(), floats(), floats(0, 1)))
+    sample = draw(elementwise(floats(), floats()))
+    return Sample(sample.inputs, (draw(st.sampled_from([0.0, 0.3, 0.5, 0.8, 1.0])),), {}, sample.layouts)
+
+
+@st.composite
+def linear_sample(draw, bias=True):
+    batch = draw(shapes(max_dims=2, max_side=3))
+    fan_in, fan_out = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    inputs = [draw(arrays((*batch, fan_in))), draw(arrays((fan_out, fan_in)))]
+    if bias:
+        inputs.append(draw(arrays((fan_out,))))
+    return Sample(tuple(inputs), (), {}, _layouts(draw, len(inputs)))
+
+
+@st.composite
+def embedding_sample(draw):
+    vocab, dim = draw(st.integers(1, 5)), draw(st.integers(1, 4))
+    idx = draw(arrays(draw(shapes(max_dims=2, max_side=4)), st.integers(0, vocab - 1), dtype=np.int64))
+    return Sample((draw(arrays((vocab, dim))),), (idx,), {}, _layouts(draw, 1))
+
+
+@st.composite
+def layer_norm_sample(draw, affine=True):
+    """Distinct values: the variance is never near 0. The normalized shape is the last k dims."""
+    shape = draw(shapes(min_dims=1))
+    normalized = shape[len(shape) - draw(st.integers(1, len(shape))) :]
+    inputs = [draw(distinct_arrays(shape))]
+    if affine:
+        inputs += [draw(arrays(normalized)), draw(arrays(normalized))]
+    return Sample(tuple(inputs), (normalized,), {}, _layouts(draw, len(inputs)))
+
+
+@st.composite
+def class_targets(draw, n: int, classes: int, ignore_index: int | None):
+    """n targets in [0, classes), some equal to ``ignore_index`` but at least one kept."""
+    choices = st.integers(0, classes - 1)
+    if ignore_index is not None:
+        choices = choices | st.just(ignore_index)
+    targets = draw(st.lists(choices, min_size=n, max_size=n))
+    kept = [c for c in range(classes) if c != ignore_index]
+    targets[draw(st.integers(0, n - 1))] = draw(st.sampled_from(kept))
+    return np.asarray(targets, dtype=np.int64)
+
+
+reductions = st.sampled_from(["mean", "sum", "none"])
+
+
+@st.composite
+def cross_entropy_sample(draw):
+    """(N, C) logits (or log-probabilities for nll_loss), targets with some rows ignored, each reduction."""
+    n, classes = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    ignore_index = draw(st.sampled_from([-100, 2]))
+    target = draw(class_targets(n, classes, ignore_index))
+    kwargs = {"ignore_index": ignore_index, "reduction": draw(reductions)}
+    return Sample((draw(arrays((n, classes), floats(-4, 4))),), (target,), kwargs, _layouts(draw, 1))
+
+
+@st.composite
+def spatial_cross_entropy_sample(draw):
+    """(N, C, d...) logits with (N, d...) targets (some ignored), or a single (C,) row with a 0-d target."""
+    classes = draw(st.integers(1, 4))
+    if draw(st.booleans()):
+        target = np.asarray(draw(st.integers(0, classes - 1)))
+        return Sample((draw(arrays((classes,), floats(-4, 4))),), (target,), {}, _layouts(draw, 1))
+    rest = draw(shapes(min_dims=1, max_dims=2, max_side=3))
+    n = draw(st.integers(1, 3))
+    ignore_index = draw(st.sampled_from([-100, 2]))
+    target = draw(class_targets(n * math.prod(rest), classes, ignore_index)).reshape(n, *rest)
+    kwargs = {"ignore_index": ignore_index, "reduction": draw(reductions)}
+    return Sample((draw(arrays((n, classes, *rest), floats(-4, 4))),), (target,), kwargs, _layouts(draw, 1))
+
+
+@st.composite
+def attention_sample(draw, mask=False):
+    """(*batch, T, D) queries, (*batch, S, D) keys and (*batch, S, Dv) values; causal or not, or with a mask
+    (a bool one never masks a whole row)."""
+    batch = draw(shapes(max_dims=2, max_side=2))
+    t, s, d, dv = (draw(st.integers(1, 4)) for _ in range(4))
+    inputs = (draw(arrays((*batch, t, d))), draw(arrays((*batch, s, d))), draw(arrays((*batch, s, dv))))
+    kwargs = {"scale": draw(st.sampled_from([None, 0.7]))}
+    if not mask:
+        kwargs["is_causal"] = draw(st.booleans())
+    elif draw(st.booleans()):
+        allowed = draw(arrays((t, s), st.booleans(), dtype=np.bool_))
+        allowed[np.arange(t), draw(st.lists(st.integers(0, s - 1), min_size=t, max_size=t))] = True
+        kwargs["attn_mask"] = allowed
+    else:
+        kwargs["attn_mask"] = draw(arrays((t, s)))
+    return Sample(inputs, (), kwargs, _layouts(draw, 3))
+
+
+@st.composite
+def one_hot_sample(draw):
+    classes = draw(st.integers(1, 5))
+    idx = draw(arrays(draw(shapes(max_dims=2, max_side=4)), st.integers(0, classes - 1), dtype=np.int64))
+    return Sample((), (idx,), {"num_classes": draw(st.sampled_from([-1, classes, classes + 2]))})
+
+
+def fixed(*calls) -> st.SearchStrategy:
+    """A few given calls, each (input, *args): for the entries of known bugs, which must fail on every sample."""
+    return st.sampled_from([Sample((x,), tuple(args)) for x, *args in calls])
+
+
+@st.composite
+def allclose_sample(draw):
+    a = draw(arrays(draw(shapes())))
+    delta = draw(st.sampled_from([0.0, 1e-9, 1e-3]))
+    return Sample((a, a + delta), (), {}, _layouts(draw, 2))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# compositions of fused ops, and NumPy references
+
+
+def softmax_composed(m, x, dim):
+    e = (x - x.max(dim, keepdim=True).values.detach()).exp()
+    return e / e.sum(dim, keepdim=True)
+
+
+def log_softmax_composed(m, x, dim):
+    shifted = x - x.max(dim, keepdim=True).values.detach()
+    return shifted - shifted.exp().sum(dim, keepdim=True).log()
+
+
+def layer_norm_composed(m, x, w=None, b=None, normalized=None, eps=1e-5):
+    dims = tuple(range(x.dim() - len(normalized), x.dim()))
+    centered = x - x.mean(dims, keepdim=True)
+    out = centered / ((centered * centered).mean(dims, keepdim=True) + eps).sqrt()
+    out = out * w if w is not None else out
+    return out + b if b is not None else out
+
+
+def cross_entropy_composed(m, x, t, ignore_index=-100, reduction="mean"):
+    keep = t != ignore_index
+    safe = m.where(keep, t, 0)
+    rows = m.arange(x.shape[0], device=x.device)
+    losses = -log_softmax_composed(m, x, 1)[rows, safe] * keep.to(x.dtype)
+    if reduction == "none":
+        return losses
+    return losses.sum() / keep.sum().to(x.dtype) if reduction == "mean" else losses.sum()
+
+
+def gelu_composed(m, x, approximate="none"):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)).tanh())
+    return x * 0.5 * (1 + (x * (1 / math.sqrt(2))).erf())
+
+
+def _np_softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _np_gelu(x, approximate="none"):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1 + special.erf(x / math.sqrt(2)))
+
+
+def _np_axes(x, dim):
+    """NumPy's axis for PyTorch's dim: a tuple stays a tuple, and dim 0 or -1 of a 0-d tensor is no axis."""
+    if x.ndim == 0 and dim is not None:
+        return ()
+    return tuple(dim) if isinstance(dim, (tuple, list)) else dim
+
+
+def _np_sum(x, dim=None, keepdim=False):
+    return x.sum(axis=_np_axes(x, dim), keepdims=keepdim)
+
+
+def _np_mean(x, dim=None, keepdim=False):
+    return x.mean(axis=_np_axes(x, dim), keepdims=keepdim)
+
+
+def _np_var(x, dim=None, keepdim=False, unbiased=None, correction=None):
+    ddof = correction if correction is not None else (1 if unbiased is None or unbiased else 0)
+    axes = _np_axes(x, dim)
+    if axes == ():  # NumPy's var over no axis is the variance of each element alone: 0, or nan with a correction
+        return np.zeros(x.shape) if ddof == 0 else np.full(x.shape, np.nan)
+    return x.var(axis=axes, ddof=ddof, keepdims=keepdim)
+
+
+def _np_cross_entropy(x, t, ignore_index=-100, reduction="mean"):
+    lse = np.log(np.exp(x - x.max(1, keepdims=True)).sum(1)) + x.max(1)
+    keep = t != ignore_index
+    losses = np.where(keep, lse - x[np.arange(len(t)), np.where(keep, t, 0)], 0.0)
+    return {"none": losses, "sum": losses.sum(), "mean": losses.sum() / keep.sum()}[reduction]
+
+
+def _np_layer_norm(x, w=None, b=None, normalized=None, eps=1e-5):
+    axes = tuple(range(x.ndim - len(normalized), x.ndim))
+    out = (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + eps)
+    return out * w + b if w is not None else out
+
+
+def _np_max_along(x, dim, keepdim=False, largest=True):
+    pick = np.argmax if largest else np.argmin
+    indices = pick(x.reshape(1) if x.ndim == 0 else x, axis=dim if x.ndim else 0, keepdims=True)
+    values = np.take_along_axis(x.reshape(1) if x.ndim == 0 else x, indices, axis=dim if x.ndim else 0)
+    if not keepdim or x.ndim == 0:
+        values, indices = values.squeeze(dim if x.ndim else 0), indices.squeeze(dim if x.ndim else 0)
+    return values, indices
+
+
+def _np_attention(q, k, v, is_causal=False, attn_mask=None, scale=None):
+    scores = q @ np.swapaxes(k, -1, -2) * (1 / math.sqrt(q.shape[-1]) if scale is None else scale)
+    if is_causal:
+        scores = np.where(np.triu(np.ones(scores.shape[-2:], bool), 1), -np.inf, scores)
+    if attn_mask is not None:
+        scores = np.where(attn_mask, scores, -np.inf) if attn_mask.dtype == bool else scores + attn_mask
+    return _np_softmax(scores, -1) @ v
+
+
+def _dropout(m, x, p):
+    m.manual_seed(1234)  # every evaluation (gradcheck runs the function many times) draws the same mask
+    return m.F.dropout(x, p=p)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the registry
+
+_ZERO = {"second_derivative_zero_almost_everywhere": True}
+_UNARY_FLOATS = elementwise(floats())
+_BINARY_FLOATS = elementwise(floats(), floats())
+_KINK_FREE_PAIR = elementwise(grid(0.1), grid(0.1, offset=0.05))  # two grids that never meet: no ties
+_CAST = {"eps": 0.25, "keeps_dtype": False, "dtypes": ("float64",), **_ZERO}
+_NO_DROPOUT_TWIN = "dropout draws its mask from the engine's generator: no PyTorch call gives the same mask"
+
+# a table, one entry per op with its options wrapped under it: kept out of the formatter
+# fmt: off
+REGISTRY: tuple[OpInfo, ...] = (
+    # -- arithmetic: tensor with tensor, broadcasting ---------------------------------------------------
+    OpInfo("add", lambda m, a, b: a + b, _BINARY_FLOATS, ("Tensor.__add__",),
+           {"Tensor.add": None, "torch.add": None}, numpy_ref=np.add, **_ZERO),
+    OpInfo("add.alpha", lambda m, a, b, alpha: a.add(b, alpha=alpha), elementwise(floats(), floats(), args=(-0.5,)),
+           ("Tensor.add",), numpy_ref=lambda a, b, alpha: a + alpha * b, **_ZERO),
+    OpInfo("sub", lambda m, a, b: a - b, _BINARY_FLOATS, ("Tensor.__sub__",),
+           {"Tensor.sub": None, "torch.sub": None}, numpy_ref=np.subtract, **_ZERO),
+    OpInfo("sub.alpha", lambda m, a, b, alpha: a.sub(b, alpha=alpha), elementwise(floats(), floats(), args=(2.0,)),
+           ("Tensor.sub",), numpy_ref=lambda a, b, alpha: a - alpha * b, **_ZERO),
+    OpInfo("mul", lambda m, a, b: a * b, _BINARY_FLOATS, ("Tensor.__mul__",),
+           {"Tensor.mul": None, "torch.mul": None}, numpy_ref=np.multiply),
+    OpInfo("div", lambda m, a, b: a / b, elementwise(floats(), away_from_zero(0.3)), ("Tensor.__truediv__",),
+           {"Tensor.div": None, "torch.div": None}, numpy_ref=np.divide),
+    OpInfo("pow", lambda m, a, b: a**b, elementwise(positive(0.3, 2.0), floats()), ("Tensor.__pow__",),
+           {"Tensor.pow": None, "torch.pow": None}, numpy_ref=np.power,
+           # PyTorch's pow backward masks exponent == 0 with a where(), so its ∂²(aᵇ)/∂a∂b there is 0, not 1/a
+           torch_second_derivative_wrong=lambda sample: bool((sample.inputs[1] == 0).any())),
+    OpInfo("maximum", method("maximum"), _KINK_FREE_PAIR, ("Tensor.maximum",),
+           {"torch.maximum": None, "Tensor.max": None, "torch.max": None}, numpy_ref=np.maximum, **_ZERO),
+    OpInfo("minimum", method("minimum"), _KINK_FREE_PAIR, ("Tensor.minimum",),
+           {"torch.minimum": None, "Tensor.min": None, "torch.min": None}, numpy_ref=np.minimum, **_ZERO),
+    OpInfo("matmul", lambda m, a, b: a @ b, matmul_sample(), ("Tensor.__matmul__",),
+           {"Tensor.matmul": None, "torch.matmul": None, "torch.bmm": None, "torch.mm": None}, numpy_ref=np.matmul),
+    OpInfo("rmatmul", lambda m, a, b: b.__rmatmul__(a), matmul_sample(), ("Tensor.__rmatmul__",),
+           numpy_ref=np.matmul),
+    # -- arithmetic with a Python number --------------------------------------------------------------------
+    OpInfo("add.scalar", lambda m, x: x + 1.5, _UNARY_FLOATS, ("Tensor.__add__",),
+           numpy_ref=lambda x: x + 1.5, **_ZERO),
+    OpInfo("radd", lambda m, x: 1.5 + x, _UNARY_FLOATS, ("Tensor.__radd__",), numpy_ref=lambda x: 1.5 + x, **_ZERO),
+    OpInfo("sub.scalar", lambda m, x: x - 3, _UNARY_FLOATS, ("Tensor.__sub__",), numpy_ref=lambda x: x - 3, **_ZERO),
+    OpInfo("rsub", lambda m, x: 1.5 - x, _UNARY_FLOATS, ("Tensor.__rsub__",), numpy_ref=lambda x: 1.5 - x, **_ZERO),
+    OpInfo("mul.scalar", lambda m, x: x * -2.5, _UNARY_FLOATS, ("Tensor.__mul__",),
+           numpy_ref=lambda x: x * -2.5, **_ZERO),
+    OpInfo("rmul", lambda m, x: 2 * x, _UNARY_FLOATS, ("Tensor.__rmul__",), numpy_ref=lambda x: 2 * x, **_ZERO),
+    OpInfo("div.scalar", lambda m, x: x / 4, _UNARY_FLOATS, ("Tensor.__truediv__",),
+           numpy_ref=lambda x: x / 4, **_ZERO),
+    OpInfo("rdiv", lambda m, x: 1.5 / x, elementwise(away_from_zero(0.3)), ("Tensor.__rtruediv__",),
+           numpy_ref=lambda x: 1.5 / x),
+    OpInfo("pow.scalar", lambda m, x, c: x**c, scalar_exponent(), ("Tensor.__pow__",), numpy_ref=np.power),
+    OpInfo("rpow", lambda m, x, base: base**x, elementwise(floats(), args=(2.5,)), ("Tensor.__rpow__",),
+           numpy_ref=lambda x, base: base**x),
+    OpInfo("rpow.fraction", lambda m, x, base: base**x, elementwise(floats(), args=(0.7,)), ("Tensor.__rpow__",),
+           numpy_ref=lambda x, base: base**x),
+    OpInfo("neg", lambda m, x: -x, _UNARY_FLOATS, ("Tensor.__neg__",), numpy_ref=np.negative, **_ZERO),
+    OpInfo("pos", lambda m, x: +x, _UNARY_FLOATS, ("Tensor.__pos__",), numpy_ref=np.positive, **_ZERO),
+    OpInfo("lerp", method("lerp"), lerp_sample(), ("Tensor.lerp",),
+           numpy_ref=lambda a, b, w: a + w * (b - a), **_ZERO),
+    OpInfo("lerp.tensor_weight", method("lerp"), lerp_sample(tensor_weight=True), ("Tensor.lerp",),
+           numpy_ref=lambda a, b, w: a + w * (b - a)),
+    OpInfo("addcmul", lambda m, a, b, c: a.addcmul(b, c, value=0.5), elementwise(floats(), floats(), floats()),
+           ("Tensor.addcmul",), numpy_ref=lambda a, b, c: a + 0.5 * b * c),
+    OpInfo("addcdiv", lambda m, a, b, c: a.addcdiv(b, c, value=-2),
+           elementwise(floats(), floats(), away_from_zero(0.3)), ("Tensor.addcdiv",),
+           numpy_ref=lambda a, b, c: a - 2 * b / c),
+    # -- unary math -----------------------------------------------------------------------------------------
+    OpInfo("exp", method("exp"), _UNARY_FLOATS, ("Tensor.exp",), {"torch.exp": None}, numpy_ref=np.exp),
+    OpInfo("log", method("log"), elementwise(positive()), ("Tensor.log",), {"torch.log": None}, numpy_ref=np.log),
+    OpInfo("sqrt", method("sqrt"), elementwise(positive()), ("Tensor.sqrt",), {"torch.sqrt": None},
+           numpy_ref=np.sqrt),
+    OpInfo("rsqrt", method("rsqrt"), elementwise(positive()), ("Tensor.rsqrt",), {"torch.rsqrt": None},
+           numpy_ref=lambda x: 1 / np.sqrt(x)),
+    OpInfo("tanh", method("tanh"), _UNARY_FLOATS, ("Tensor.tanh",), {"torch.tanh": None, "F.tanh": None},
+           numpy_ref=np.tanh),
+    OpInfo("sigmoid", method("sigmoid"), elementwise(floats(-6, 6)), ("Tensor.sigmoid",),
+           {"torch.sigmoid": None, "F.sigmoid": None}, numpy_ref=lambda x: 1 / (1 + np.exp(-x))),
+    OpInfo("relu", method("relu"), elementwise(away_from_zero()), ("Tensor.relu",),
+           {"torch.relu": None, "F.relu": None}, numpy_ref=lambda x: np.maximum(x, 0), **_ZERO),
+    OpInfo("abs", method("abs"), elementwise(away_from_zero()), ("Tensor.abs",), {"torch.abs": None},
+           numpy_ref=np.abs, **_ZERO),
+    OpInfo("sin", method("sin"), elementwise(floats(-4, 4)), ("Tensor.sin",), {"torch.sin": None}, numpy_ref=np.sin),
+    OpInfo("cos", method("cos"), elementwise(floats(-4, 4)), ("Tensor.cos",), {"torch.cos": None}, numpy_ref=np.cos),
+    OpInfo("erf", method("erf"), elementwise(floats(-3, 3)), ("Tensor.erf",), numpy_ref=special.erf),
+    OpInfo("square", method("square"), _UNARY_FLOATS, ("Tensor.square",), {"torch.square": None},
+           numpy_ref=np.square),
+    OpInfo("clamp", method("clamp"), clamp_bounds(), ("Tensor.clamp",),
+           {"Tensor.clip": None, "torch.clamp": None, "torch.clip": None},
+           numpy_ref=lambda x, min, max: np.clip(x, min, max), **_ZERO),
+    # -- reductions -----------------------------------------------------------------------------------------
+    OpInfo("sum", method("sum"), reduction(dims=False, keepdim=False), ("Tensor.sum",), {"torch.sum": None},
+           numpy_ref=np.sum, **_ZERO),
+    OpInfo("sum.dim", method("sum"), reduction(), ("Tensor.sum",), {"torch.sum": None},
+           numpy_ref=_np_sum, **_ZERO),
+    OpInfo("mean", method("mean"), reduction(dims=False, keepdim=False), ("Tensor.mean",), {"torch.mean": None},
+           numpy_ref=np.mean, **_ZERO),
+    OpInfo("mean.dim", method("mean"), reduction(), ("Tensor.mean",), {"torch.mean": None},
+           numpy_ref=_np_mean, **_ZERO),
+    OpInfo("var", method("var"), variance(), ("Tensor.var",), {"torch.var": None}, numpy_ref=_np_var,
+           float32_rtol=1e-3),
+    OpInfo("std", method("std"), variance(distinct=True), ("Tensor.std",), {"torch.std": None},
+           numpy_ref=lambda x, **kw: np.sqrt(_np_var(x, **kw)), float32_rtol=1e-3),
+    OpInfo("max", method("max"), reduction(distinct=True, dims=False, keepdim=False), ("Tensor.max",),
+           {"torch.max": None}, numpy_ref=np.max, **_ZERO),
+    OpInfo("max.dim", method("max"), along_dim(), ("Tensor.max",), {"torch.max": None},
+           numpy_ref=lambda x, dim, keepdim: _np_max_along(x, dim, keepdim), **_ZERO),
+    OpInfo("min", method("min"), reduction(distinct=True, dims=False, keepdim=False), ("Tensor.min",),
+           {"torch.min": None}, numpy_ref=np.min, **_ZERO),
+    OpInfo("min.dim", method("min"), along_dim(), ("Tensor.min",), {"torch.min": None},
+           numpy_ref=lambda x, dim, keepdim: _np_max_along(x, dim, keepdim, largest=False), **_ZERO),
+    OpInfo("amax", method("amax"), along_dim(), ("Tensor.amax",), {"torch.amax": None},
+           numpy_ref=lambda x, dim, keepdim: x.max(axis=_np_axes(x, dim), keepdims=keepdim), **_ZERO),
+    OpInfo("amax.all", method("amax"), reduction(distinct=True, dims=False, keepdim=False), ("Tensor.amax",),
+           {"torch.amax": None}, numpy_ref=np.max, **_ZERO),
+    OpInfo("amax.all_keepdim", lambda m, x: x.amax(keepdim=True), fixed((np.array(0.5),), (np.array([[0.1, 0.3]]),)),
+           ("Tensor.amax",), numpy_ref=lambda x: x.max(keepdims=True), **_ZERO),
+    OpInfo("topk", method("topk"), topk_sample(), ("Tensor.topk",), {"torch.topk": None}, **_ZERO),
+    OpInfo("softmax", method("softmax"), along_dim(keepdim=False, distinct=False, elements=floats(-5, 5)),
+           ("Tensor.softmax",), {"torch.softmax": None, "F.softmax": None}, composition=softmax_composed,
+           composition_scales=(1.0, 1000.0), numpy_ref=lambda x, dim: _np_softmax(x, dim)),
+    OpInfo("log_softmax", method("log_softmax"), along_dim(keepdim=False, distinct=False, elements=floats(-5, 5)),
+           ("Tensor.log_softmax",), {"torch.log_softmax": None, "F.log_softmax": None},
+           composition=log_softmax_composed, composition_scales=(1.0, 1000.0),
+           numpy_ref=lambda x, dim: np.log(_np_softmax(x, dim))),
+    # -- shapes -----------------------------------------------------------------------------------------------
+    OpInfo("reshape", method("reshape"), reshape_sample(), ("Tensor.reshape",), {"torch.reshape": None},
+           numpy_ref=np.reshape, **_ZERO),
+    OpInfo("reshape_as", method("reshape_as"), reshape_sample(as_tensor=True), ("Tensor.reshape_as",),
+           numpy_ref=lambda x, other: x.reshape(other.shape), **_ZERO),
+    OpInfo("view", method("view"), reshape_sample(layouts_allowed=("contiguous",)), ("Tensor.view",),
+           numpy_ref=np.reshape, **_ZERO),
+    OpInfo("view_as", method("view_as"), reshape_sample(layouts_allowed=("contiguous",), as_tensor=True),
+           ("Tensor.view_as",), numpy_ref=lambda x, other: x.reshape(other.shape), **_ZERO),
+    OpInfo("permute", method("permute"), one_tensor(params=_permutation), ("Tensor.permute",),
+           {"torch.permute": None}, numpy_ref=np.transpose, **_ZERO),
+    OpInfo("transpose", method("transpose"), one_tensor(min_dims=1, params=_two_dims), ("Tensor.transpose",),
+           {"torch.transpose": None, "Tensor.swapaxes": None, "Tensor.swapdims": None},
+           numpy_ref=lambda x, a, b: np.swapaxes(x, a, b), **_ZERO),
+    OpInfo("transpose.0d", method("transpose"), fixed((np.array(0.5), 0, -1), (np.array(-1.5), 0, 0)),
+           ("Tensor.transpose",), numpy_ref=lambda x, a, b: x, **_ZERO),
+    OpInfo("t", method("t"), one_tensor(max_dims=2), ("Tensor.t",), numpy_ref=np.transpose, **_ZERO),
+    OpInfo("T", lambda m, x: x.T, one_tensor(min_dims=2, max_dims=2), ("Tensor.T",),
+           numpy_ref=np.transpose, **_ZERO),  # PyTorch deprecates .T on other than 2 dims; permute reverses them
+    OpInfo("mT", lambda m, x: x.mT, one_tensor(min_dims=2), ("Tensor.mT",),
+           numpy_ref=lambda x: np.swapaxes(x, -1, -2), **_ZERO),
+    OpInfo("unsqueeze", method("unsqueeze"), one_tensor(params=_new_axis), ("Tensor.unsqueeze",),
+           {"torch.unsqueeze": None}, numpy_ref=np.expand_dims, **_ZERO),
+    OpInfo("squeeze", method("squeeze"), one_tensor(params=_squeeze_dims), ("Tensor.squeeze",),
+           {"torch.squeeze": None}, **_ZERO),
+    OpInfo("flatten", method("flatten"), one_tensor(params=_flatten_range), ("Tensor.flatten",),
+           {"torch.flatten": None}, **_ZERO),
+    OpInfo("expand", method("expand"), expand_sample(), ("Tensor.expand",), **_ZERO),
+    OpInfo("expand_as", method("expand_as"), expand_sample(as_tensor=True), ("Tensor.expand_as",),
+           numpy_ref=lambda x, other: np.broadcast_to(x, other.shape), **_ZERO),
+    OpInfo("contiguous", method("contiguous"), _UNARY_FLOATS, ("Tensor.contiguous",), numpy_ref=np.copy, **_ZERO),
+    OpInfo("clone", method("clone"), _UNARY_FLOATS, ("Tensor.clone",), numpy_ref=np.copy, **_ZERO),
+    OpInfo("split", method("split"), one_tensor(min_dims=1, params=_split_size), ("Tensor.split",),
+           {"torch.split": None}, **_ZERO),
+    OpInfo("chunk", method("chunk"), one_tensor(min_dims=1, params=_chunks), ("Tensor.chunk",),
+           {"torch.chunk": None}, **_ZERO),
+    OpInfo("getitem", lambda m, x, index: x[index], index_sample(), ("Tensor.__getitem__",),
+           numpy_ref=lambda x, index: x[index], **_ZERO),
+    OpInfo("getitem.repeated", lambda m, x, index: x[index], repeated_index_sample(), ("Tensor.__getitem__",),
+           numpy_ref=lambda x, index: x[index], **_ZERO),
+    OpInfo("getitem.bool_mask", lambda m, x, mask: x[mask], bool_mask_sample(), ("Tensor.__getitem__",),
+           numpy_ref=lambda x, mask: x[mask], **_ZERO),
+    OpInfo("masked_fill", method("masked_fill"), masked_fill_sample(), ("Tensor.masked_fill",),
+           {"torch.masked_fill": None}, numpy_ref=lambda x, mask, value: np.where(mask, value, x), **_ZERO),
+    OpInfo("tril", method("tril"), one_tensor(min_dims=2, max_dims=3, params=_diagonal), ("Tensor.tril",),
+           {"torch.tril": None}, numpy_ref=lambda x, diagonal: np.tril(x, diagonal), **_ZERO),
+    OpInfo("triu", method("triu"), one_tensor(min_dims=2, max_dims=3, params=_diagonal), ("Tensor.triu",),
+           {"torch.triu": None}, numpy_ref=lambda x, diagonal: np.triu(x, diagonal), **_ZERO),
+    OpInfo("where", lambda m, a, b, cond: m.where(cond, a, b), where_sample(), ("torch.where",),
+           numpy_ref=lambda a, b, cond: np.where(cond, a, b), **_ZERO),
+    OpInfo("where.scalar", lambda m, a, cond: m.where(cond, a, 0.5), where_sample(scalar_other=True),
+           ("torch.where",), numpy_ref=lambda a, cond: np.where(cond, a, 0.5), **_ZERO),
+    OpInfo("cat", lambda m, *xs, dim: m.cat(xs, dim=dim), cat_sample(), ("torch.cat",),
+           {"torch.concat": lambda m, *xs, dim: m.concat(xs, dim=dim),
+            "torch.concatenate": lambda m, *xs, dim: m.concatenate(list(xs), dim=dim)},
+           numpy_ref=lambda *xs, dim: np.concatenate(xs, axis=dim), **_ZERO),
+    OpInfo("stack", lambda m, *xs, dim: m.stack(xs, dim=dim), stack_sample(), ("torch.stack",),
+           numpy_ref=lambda *xs, dim: np.stack(xs, axis=dim), **_ZERO),
+    # -- dtype and device ------------------------------------------------------------------------------------
+    OpInfo("float", method("float"), exact_in_float16(), ("Tensor.float",),
+           {"Tensor.to": lambda m, x: x.to(m.float32),
+            "Tensor.type_as": lambda m, x: x.type_as(m.zeros((), dtype=m.float32))},
+           numpy_ref=lambda x: x.astype(np.float32), **_CAST),
+    OpInfo("double", lambda m, x: x.float().double(), exact_in_float16(), ("Tensor.double",),
+           numpy_ref=lambda x: x, **_CAST),  # float32 -> float64: the gradient is cast back down
+    OpInfo("half", method("half"), exact_in_float16(), ("Tensor.half",),
+           numpy_ref=lambda x: x.astype(np.float16), **_CAST),
+    OpInfo("cpu", method("cpu"), _UNARY_FLOATS, ("Tensor.cpu",), numpy_ref=lambda x: x, **_ZERO),
+    OpInfo("long", method("long"), elementwise(grid(0.25)), ("Tensor.long",), differentiable=False,
+           numpy_ref=lambda x: x.astype(np.int64)),
+    OpInfo("int", method("int"), elementwise(grid(0.25)), ("Tensor.int",), differentiable=False,
+           numpy_ref=lambda x: x.astype(np.int32)),
+    OpInfo("bool", method("bool"), elementwise(grid(0.25)), ("Tensor.bool",), differentiable=False,
+           numpy_ref=lambda x: x.astype(np.bool_)),
+    # -- comparisons and logic: bool results, outside the graph -----------------------------------------------
+    OpInfo("eq", lambda m, a, b: a == b, elementwise(grid(0.5), grid(0.5)), ("Tensor.__eq__",), {"Tensor.eq": None},
+           differentiable=False, numpy_ref=np.equal),
+    OpInfo("ne", lambda m, a, b: a != b, elementwise(grid(0.5), grid(0.5)), ("Tensor.__ne__",), {"Tensor.ne": None},
+           differentiable=False, numpy_ref=np.not_equal),
+    OpInfo("lt", lambda m, a, b: a < b, elementwise(grid(0.5), grid(0.5)), ("Tensor.__lt__",), {"Tensor.lt": None},
+           differentiable=False, numpy_ref=np.less),
+    OpInfo("le", lambda m, a, b: a <= b, elementwise(grid(0.5), grid(0.5)), ("Tensor.__le__",), {"Tensor.le": None},
+           differentiable=False, numpy_ref=np.less_equal),
+    OpInfo("gt", lambda m, a, b: a > b, elementwise(grid(0.5), grid(0.5)), ("Tensor.__gt__",), {"Tensor.gt": None},
+           differentiable=False, numpy_ref=np.greater),
+    OpInfo("ge", lambda m, a, b: a >= b, elementwise(grid(0.5), grid(0.5)), ("Tensor.__ge__",), {"Tensor.ge": None},
+           differentiable=False, numpy_ref=np.greater_equal),
+    OpInfo("and", lambda m, a, b: (a > 0) & (b > 0), _BINARY_FLOATS, ("Tensor.__and__",), differentiable=False,
+           numpy_ref=lambda a, b: (a > 0) & (b > 0)),
+    OpInfo("or", lambda m, a, b: (a > 0) | (b > 0), _BINARY_FLOATS, ("Tensor.__or__",), differentiable=False,
+           numpy_ref=lambda a, b: (a > 0) | (b > 0)),
+    OpInfo("xor", lambda m, a, b: (a > 0) ^ (b > 0), _BINARY_FLOATS, ("Tensor.__xor__",), differentiable=False,
+           numpy_ref=lambda a, b: (a > 0) ^ (b > 0)),
+    OpInfo("invert", lambda m, x: ~(x > 0), _UNARY_FLOATS, ("Tensor.__invert__",), differentiable=False,
+           numpy_ref=lambda x: ~(x > 0)),
+    OpInfo("logical_not", lambda m, x: (x > 0).logical_not(), _UNARY_FLOATS, ("Tensor.logical_not",),
+           {"torch.logical_not": lambda m, x: m.logical_not(x > 0)}, differentiable=False,
+           numpy_ref=lambda x: x <= 0),
+    OpInfo("all", lambda m, x: (x > 0).all(), _UNARY_FLOATS, ("Tensor.all",),
+           {"torch.all": lambda m, x: m.all(x > 0)}, differentiable=False, numpy_ref=lambda x: np.all(x > 0)),
+    OpInfo("any", lambda m, x: (x > 0).any(), _UNARY_FLOATS, ("Tensor.any",),
+           {"torch.any": lambda m, x: m.any(x > 0)}, differentiable=False, numpy_ref=lambda x: np.any(x > 0)),
+    OpInfo("argmax", method("argmax"), reduction(distinct=True, tuple_dims=False, keepdim=False), ("Tensor.argmax",),
+           {"torch.argmax": None}, differentiable=False,
+           numpy_ref=lambda x, dim=None: np.argmax(x, axis=None if x.ndim == 0 else dim)),
+    OpInfo("argmax.keepdim", method("argmax"), along_dim(), ("Tensor.argmax",), {"torch.argmax": None},
+           differentiable=False, numpy_ref=lambda x, dim, keepdim: _np_max_along(x, dim, keepdim)[1]),
+    OpInfo("argmin", method("argmin"), reduction(distinct=True, tuple_dims=False, keepdim=False), ("Tensor.argmin",),
+           {"torch.argmin": None}, differentiable=False,
+           numpy_ref=lambda x, dim=None: np.argmin(x, axis=None if x.ndim == 0 else dim)),
+    OpInfo("allclose", method("allclose"), allclose_sample(), ("Tensor.allclose",), {"torch.allclose": None},
+           differentiable=False, numpy_ref=lambda a, b: np.allclose(a, b, rtol=1e-5, atol=1e-8)),
+    # -- nn.functional ----------------------------------------------------------------------------------------
+    OpInfo("F.linear", functional("linear"), linear_sample(), ("F.linear",),
+           composition=lambda m, x, w, b: x @ w.T + b, numpy_ref=lambda x, w, b: x @ w.T + b),
+    OpInfo("F.linear.no_bias", functional("linear"), linear_sample(bias=False), ("F.linear",),
+           composition=lambda m, x, w: x @ w.t(), numpy_ref=lambda x, w: x @ w.T),
+    OpInfo("F.embedding", lambda m, w, idx: m.F.embedding(idx, w), embedding_sample(), ("F.embedding",),
+           numpy_ref=lambda w, idx: w[idx], **_ZERO),
+    OpInfo("F.layer_norm", lambda m, x, w, b, normalized: m.F.layer_norm(x, normalized, w, b),
+           layer_norm_sample(), ("F.layer_norm",),
+           composition=lambda m, x, w, b, normalized: layer_norm_composed(m, x, w, b, normalized),
+           composition_scales=(1.0, 1000.0), numpy_ref=lambda x, w, b, normalized: _np_layer_norm(x, w, b, normalized),
+           float32_rtol=1e-3),
+    OpInfo("F.layer_norm.no_affine", lambda m, x, normalized: m.F.layer_norm(x, normalized),
+           layer_norm_sample(affine=False), ("F.layer_norm",),
+           composition=lambda m, x, normalized: layer_norm_composed(m, x, normalized=normalized),
+           numpy_ref=lambda x, normalized: _np_layer_norm(x, normalized=normalized), float32_rtol=1e-3),
+    OpInfo("F.gelu", functional("gelu"), elementwise(floats(-4, 4)), ("F.gelu",), composition=gelu_composed,
+           numpy_ref=_np_gelu, torch_rtol=1e-7),
+    OpInfo("F.gelu.tanh", lambda m, x: m.F.gelu(x, approximate="tanh"), elementwise(floats(-4, 4)), ("F.gelu",),
+           composition=lambda m, x: gelu_composed(m, x, "tanh"), numpy_ref=lambda x: _np_gelu(x, "tanh")),
+    OpInfo("F.silu", functional("silu"), elementwise(floats(-4, 4)), ("F.silu",),
+           numpy_ref=lambda x: x / (1 + np.exp(-x))),
+    OpInfo("F.cross_entropy", functional("cross_entropy"), cross_entropy_sample(), ("F.cross_entropy",),
+           composition=cross_entropy_composed, composition_scales=(1.0, 1000.0), numpy_ref=_np_cross_entropy),
+    OpInfo("F.cross_entropy.spatial", functional("cross_entropy"), spatial_cross_entropy_sample(),
+           ("F.cross_entropy",)),
+    OpInfo("F.nll_loss", functional("nll_loss"), cross_entropy_sample(), ("F.nll_loss",)),
+    OpInfo("F.mse_loss", lambda m, a, b, reduction: m.F.mse_loss(a, b, reduction=reduction),
+           same_shape(floats(), floats(), kwargs={"reduction": reductions}), ("F.mse_loss",),
+           numpy_ref=lambda a, b, reduction: {"none": np.square(a - b), "mean": np.mean(np.square(a - b)),
+                                              "sum": np.sum(np.square(a - b))}[reduction]),
+    OpInfo("F.dropout", _dropout, elementwise(floats(), args=(0.3,)), ("F.dropout",), no_torch=_NO_DROPOUT_TWIN,
+           skips={"float32": "the mask is drawn in the input's dtype: float32 and float64 draw different masks"},
+           **_ZERO),
+    OpInfo("F.scaled_dot_product_attention", functional("scaled_dot_product_attention"), attention_sample(),
+           ("F.scaled_dot_product_attention",), numpy_ref=_np_attention),
+    OpInfo("F.scaled_dot_product_attention.mask", functional("scaled_dot_product_attention"),
+           attention_sample(mask=True), ("F.scaled_dot_product_attention",), numpy_ref=_np_attention),
+    OpInfo("F.one_hot", functional("one_hot"), one_hot_sample(), ("F.one_hot",), differentiable=False,
+           numpy_ref=lambda idx, num_classes: np.eye(max(num_classes, idx.max(initial=0) + 1), dtype=np.int64)[idx]),
+)
+# fmt: on
+
+BY_NAME = {entry.name: entry for entry in REGISTRY}
+DIFFERENTIABLE = tuple(e for e in REGISTRY if e.differentiable)
+WITH_TORCH = tuple(e for e in REGISTRY if e.no_torch is None)
+WITH_COMPOSITION = tuple(e for e in REGISTRY if e.composition is not None)
+WITH_NUMPY_REF = tuple(e for e in REGISTRY if e.numpy_ref is not None)
+
+
+# the kinds of test that run every entry (the keys of OpInfo.skips)
+KINDS = (
+    "gradcheck",
+    "gradgradcheck",
+    "hvp",
+    "zero_second_derivative",
+    "torch",
+    "invariants",
+    "float32",
+    "composition",
+    "numpy",
+    "aliases",
+)
+
+
+def parametrize(entries, kind: str, dtypes: bool = False):
+    """``@pytest.mark.parametrize`` over ``entries`` (as ``entry``; with ``dtypes``, over ``entry, dtype`` for
+    each dtype an entry is tested at), named by entry. A test kind that does not apply to an entry (its
+    ``skips``, each with the reason written there) is left out rather than collected as a skip, so that the only
+    skips the suite reports are the CUDA ones; a known bug is a skip, with its reason."""
+    assert kind in KINDS, kind
+    params = []
+    for e in entries:
+        if kind in e.skips:
+            continue
+        marks = []
+        if e.known_bug:
+            marks.append(pytest.mark.skip(reason=f"known engine bug (test_op_registry checks it): {e.known_bug}"))
+        if dtypes:
+            params += [pytest.param(e, d, id=f"{e.name}-{d}", marks=marks) for d in e.dtypes]
+        else:
+            params.append(pytest.param(e, id=e.name, marks=marks))
+    return pytest.mark.parametrize("entry, dtype" if dtypes else "entry", params)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# running an entry
+
+
+def make_leaves(lib: Library, sample: Sample, device="cpu", dtype=np.float64, requires_grad=True) -> list:
+    """The sample's inputs as leaves of ``lib`` in their layouts (for a view in the graph, the view's source)."""
+    result = []
+    for i, array in enumerate(sample.inputs):
+        layout = sample.layout(i)
+        memory = layout if layout in LAYOUTS else "contiguous"
+        result.append(lib.leaf(view_source(array, layout).astype(dtype), memory, device, requires_grad))
+    return result
+
+
+def make_function(entry: OpInfo, lib: Library, sample: Sample, device="cpu", dtype=np.float64, fn=None):
+    """The op as a function of the leaves alone (views applied, other arguments converted), for gradcheck."""
+    fn = fn or entry.fn
+    args = lib.constant(sample.args, device, dtype)
+    kwargs = {k: lib.constant(v, device, dtype) for k, v in sample.kwargs.items()}
+
+    def function(*leaves):
+        xs = [apply_view(x, sample.layout(i)) for i, x in enumerate(leaves)]
+        return fn(lib, *xs, *args, **kwargs)
+
+    function.__name__ = entry.name
+    return function
+
+
+def outputs_of(result) -> tuple:
+    return tuple(result) if isinstance(result, (tuple, list)) else (result,)
+
+
+def is_float(t) -> bool:
+    return hasattr(t, "dtype") and t.dtype.is_floating_point
+
+
+def to_numpy(t):
+    if getattr(t, "_is_zerotensor", lambda: False)():  # PyTorch's symbolic zeros (e.g. abs's second derivative)
+        return np.zeros(tuple(t.shape))
+    return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+
+
+def dtype_name(t) -> str:
+    return str(t.dtype).rsplit(".", 1)[-1] if hasattr(t, "dtype") else type(t).__name__
+
+
+def upstream_gradients(lib: Library, outputs, seed: int, device="cpu"):
+    """One random upstream gradient per float output that requires grad, the same arrays for both libraries."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for o in outputs:
+        if is_float(o):
+            g = rng.standard_normal(tuple(o.shape)).astype(to_numpy(o).dtype)
+            if o.requires_grad:
+                pairs.append((o, lib.constant(g, device, g.dtype)))
+    return pairs
+
+
+def run(entry: OpInfo, lib: Library, sample: Sample, device="cpu", dtype=np.float64, seed=0, fn=None):
+    """Forward, then backward with random upstream gradients: (outputs, leaves), the leaves' .grad filled."""
+    leaves = make_leaves(lib, sample, device, dtype, requires_grad=entry.differentiable)
+    outputs = outputs_of(make_function(entry, lib, sample, device, dtype, fn)(*leaves))
+    pairs = upstream_gradients(lib, outputs, seed, device)
+    if pairs:
+        lib.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
+    return outputs, leaves
+
+
+def hessian_vector_product(entry: OpInfo, lib: Library, sample: Sample, seed=0, device="cpu", fn=None) -> list:
+    """v ↦ ∂/∂x (uᵀ ∂f/∂x · v) by two ``grad`` calls, with random u (per output) and v (per input) drawn from
+    ``seed``: one array per input (zeros where the first derivative does not depend on it)."""
+    if lib.is_torch:  # PyTorch's fused CPU attention kernels have no second derivative; its plain one does
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        with sdpa_kernel(SDPBackend.MATH):
+            return _hessian_vector_product(entry, lib, sample, seed, device, fn)
+    return _hessian_vector_product(entry, lib, sample, seed, device, fn)
+
+
+def _hessian_vector_product(entry, lib, sample, seed, device, fn):
+    leaves = make_leaves(lib, sample, device)
+    outputs = outputs_of(make_function(entry, lib, sample, device, fn=fn)(*leaves))
+    pairs = upstream_gradients(lib, outputs, seed, device)
+    outs, seeds = [o for o, _ in pairs], [u for _, u in pairs]
+    first = lib.autograd.grad(outs, leaves, seeds, create_graph=True, allow_unused=True)
+    rng = np.random.default_rng(seed + 1)
+    directions = [lib.constant(rng.standard_normal(tuple(x.shape)), device, np.float64) for x in leaves]
+    terms = [(g * v).sum() for g, v in zip(first, directions) if g is not None and g.requires_grad]
+    if not terms:
+        return [np.zeros(tuple(x.shape)) for x in leaves]
+    second = lib.autograd.grad(sum(terms[1:], terms[0]), leaves, allow_unused=True)
+    return [np.zeros(tuple(x.shape)) if h is None else to_numpy(h) for x, h in zip(leaves, second)]
