@@ -300,15 +300,21 @@ class Tensor:
 
     def lerp_(self, end, weight):
         """self += weight · (end - self): a step towards ``end`` (Adam's moving averages)."""
-        return self._inplace_arith((end - self) * weight, self._xp.add, "lerp_")
+        self._check_inplace("lerp_")
+        self._data += (array_of(end, self) - self._data) * weight
+        return self
 
     def addcmul_(self, tensor1, tensor2, value: float = 1):
         """self += value · tensor1 · tensor2"""
-        return self._inplace_arith(value * tensor1 * tensor2, self._xp.add, "addcmul_")
+        self._check_inplace("addcmul_")
+        self._data += value * array_of(tensor1, self) * array_of(tensor2, self)
+        return self
 
     def addcdiv_(self, tensor1, tensor2, value: float = 1):
         """self += value · tensor1 / tensor2"""
-        return self._inplace_arith(value * tensor1 / tensor2, self._xp.add, "addcdiv_")
+        self._check_inplace("addcdiv_")
+        self._data += value * array_of(tensor1, self) / array_of(tensor2, self)
+        return self
 
     def mul_(self, other):
         return self._inplace_arith(other, self._xp.multiply, "mul_")

@@ -31,6 +31,8 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     with no_grad():
         if norm_type == math.inf:
             total = max(float(g.abs().max()) for g in grads)
+        elif norm_type == 2:  # the usual case, in two ops per gradient rather than three
+            total = math.sqrt(sum(float((g * g).sum()) for g in grads))
         else:
             total = float(sum(float((g.abs() ** norm_type).sum()) for g in grads) ** (1.0 / norm_type))
     if error_if_nonfinite and not math.isfinite(total):

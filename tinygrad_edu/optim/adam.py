@@ -59,8 +59,8 @@ class Adam(Optimizer):
                 if group["amsgrad"]:
                     v = state["max_exp_avg_sq"].copy_(state["max_exp_avg_sq"].maximum(v))
                 step_size = lr / (1 - beta1**t)
-                denom = v.sqrt() / math.sqrt(1 - beta2**t) + eps
-                p.sub_(m / denom * step_size)
+                denom = v.sqrt().div_(math.sqrt(1 - beta2**t)).add_(eps)
+                p.addcdiv_(m, denom, value=-step_size)  # in-place chains: one new array per step, as PyTorch's
 
 
 class AdamW(Adam):
