@@ -72,17 +72,9 @@ def blas_threads() -> tuple[int, str]:
                 return int(pool["num_threads"]), f"threadpoolctl ({pool['internal_api']})"
     except ImportError:
         pass
-    import numpy
-
-    libdir = Path(numpy.__file__).resolve().parent.parent / "numpy.libs"
-    for path in glob.glob(str(libdir / "*openblas*")):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"):
-            if hasattr(lib, name):
-                return int(getattr(lib, name)()), f"OpenBLAS {name}()"
+    getter = _openblas_function("get")
+    if getter is not None:
+        return int(getter()), f"OpenBLAS {getter.__name__}()"
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         if os.environ.get(var, "").isdigit():
             return int(os.environ[var]), f"${var}"
@@ -99,19 +91,28 @@ def set_blas_threads(n: int) -> bool:
         return True
     except ImportError:
         pass
+    setter = _openblas_function("set")
+    if setter is None:
+        return False
+    setter(ctypes.c_int(n))
+    return True
+
+
+def _openblas_function(verb: str):
+    """OpenBLAS's ``<verb>_num_threads`` in the library NumPy ships with (its name varies by build), or None."""
     import numpy
 
     libdir = Path(numpy.__file__).resolve().parent.parent / "numpy.libs"
+    names = (f"scipy_openblas_{verb}_num_threads64_", f"openblas_{verb}_num_threads64_", f"openblas_{verb}_num_threads")
     for path in glob.glob(str(libdir / "*openblas*")):
         try:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads"):
+        for name in names:
             if hasattr(lib, name):
-                getattr(lib, name)(ctypes.c_int(n))
-                return True
-    return False
+                return getattr(lib, name)
+    return None
 
 
 def usable_cores() -> int:

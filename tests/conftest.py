@@ -44,6 +44,19 @@ def tinyshakespeare_path() -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
+@pytest.fixture(scope="session")
+def prepared_shakespeare(tmp_path_factory):
+    """(data directory, source file): tinyshakespeare prepared once for the whole test session."""
+    from gpt.data import prepare_shakespeare
+
+    source = tinyshakespeare_path()
+    if source is None:
+        pytest.skip("tinyshakespeare not found: set TINYSHAKESPEARE to the file's path")
+    directory = tmp_path_factory.mktemp("data")
+    prepare_shakespeare(input_path=source, data_dir=directory)
+    return directory, source
+
+
 @pytest.fixture
 def shakespeare_file():
     path = tinyshakespeare_path()

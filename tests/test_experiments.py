@@ -20,16 +20,10 @@ HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 SHAKESPEARE_VOCAB = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
-@pytest.fixture(scope="module")
-def data_args(tmp_path_factory):
-    """Flags that point an experiment at a tinyshakespeare prepared once for this module, in a temporary folder."""
-    from conftest import tinyshakespeare_path
-
-    source = tinyshakespeare_path()
-    if source is None:
-        pytest.skip("tinyshakespeare not found: set TINYSHAKESPEARE to the file's path")
-    data_dir = tmp_path_factory.mktemp("data")
-    common.load_shakespeare(str(data_dir), str(source))
+@pytest.fixture
+def data_args(prepared_shakespeare):
+    """Flags that point an experiment at the tinyshakespeare prepared once for the test session."""
+    data_dir, source = prepared_shakespeare
     return ["--data-dir", str(data_dir), "--shakespeare", str(source)]
 
 

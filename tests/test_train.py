@@ -12,22 +12,13 @@ import tinygrad_edu as torch
 from gpt import checkpoint as ckpt
 from gpt.cli import main
 from gpt.config import PRESETS, TrainConfig, build_config, parse_value
-from gpt.data import prepare_shakespeare
 from gpt.sample import generate_text, load_model
 from gpt.train import configure_optimizer, learning_rate, train
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """tinyshakespeare prepared once for this module (from the shared copy; skipped when absent)."""
-    from conftest import tinyshakespeare_path
-
-    path = tinyshakespeare_path()
-    if path is None:
-        pytest.skip("tinyshakespeare not found: set TINYSHAKESPEARE to the file's path")
-    directory = tmp_path_factory.mktemp("data")
-    prepare_shakespeare(input_path=path, data_dir=directory)
-    return directory
+@pytest.fixture
+def data_dir(prepared_shakespeare):
+    return prepared_shakespeare[0]
 
 
 def tiny_run(data_dir, out_dir, **overrides):
