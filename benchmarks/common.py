@@ -403,6 +403,11 @@ def machine_line(machine: dict) -> str:
     )
 
 
+def payload(benchmark: str, args, settings: dict, **results) -> dict:
+    """What every benchmark's JSON holds: its name, the command and machine it ran on, its settings, its results."""
+    return {"benchmark": benchmark, "command": args.command, "machine": args.machine, "settings": settings, **results}
+
+
 def write_results(out: Path, name: str, payload: dict, markdown: str, plot: Callable | None = None) -> list[Path]:
     """Write ``name.json``, ``name.md`` and (when matplotlib is installed and ``plot`` given) ``name.png``.
 

@@ -260,19 +260,18 @@ def run(args, torch) -> int:
         fig.tight_layout()
         fig.savefig(path, dpi=120)
 
-    payload = {
-        "benchmark": "ops",
-        "command": args.command,
-        "machine": args.machine,
-        "settings": {
+    payload = common.payload(
+        "ops",
+        args,
+        {
             "presets": presets,
             "repeats": args.repeats or "auto",
             "warmup": args.warmup,
             "quick": args.quick,
             "dtype": "float32",
         },
-        "rows": all_rows,
-    }
+        rows=all_rows,
+    )
     name = "ops" if args.device == "cpu" else f"ops-{args.device}"
     common.write_results(Path(args.out), name, payload, md, plot)
     return 0

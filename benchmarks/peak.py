@@ -116,12 +116,8 @@ def run(args, torch) -> int:
         fig.tight_layout()
         fig.savefig(path, dpi=120)
 
-    payload = {
-        "benchmark": "peak",
-        "command": args.command,
-        "machine": args.machine,
-        "settings": {"repeats": args.repeats, "warmup": args.warmup, "quick": args.quick},
-        **result,
-    }
+    payload = common.payload(
+        "peak", args, {"repeats": args.repeats, "warmup": args.warmup, "quick": args.quick}, **result
+    )
     common.write_results(args.out, Path(result_name("peak", args.device)).stem, payload, md, plot)
     return 0

@@ -288,13 +288,7 @@ def run(args, torch) -> int:
         fig.tight_layout()
         fig.savefig(path, dpi=120)
 
-    payload = {
-        "benchmark": "profile",
-        "command": args.command,
-        "machine": args.machine,
-        "settings": {"presets": presets, "quick": args.quick},
-        "results": results,
-    }
+    payload = common.payload("profile", args, {"presets": presets, "quick": args.quick}, results=results)
     common.write_results(
         Path(args.out), "profile" if args.device == "cpu" else f"profile-{args.device}", payload, md, plot
     )

@@ -174,13 +174,12 @@ def run(args, torch) -> int:
         fig.tight_layout()
         fig.savefig(path, dpi=120)
 
-    payload = {
-        "benchmark": "scaling",
-        "command": args.command,
-        "machine": args.machine,
-        "settings": {"warmup": warmup, "timed_steps": timed, "quick": args.quick, "memory": not args.no_memory},
-        "rows": rows,
-    }
+    payload = common.payload(
+        "scaling",
+        args,
+        {"warmup": warmup, "timed_steps": timed, "quick": args.quick, "memory": not args.no_memory},
+        rows=rows,
+    )
     common.write_results(
         Path(args.out), "scaling" if args.device == "cpu" else f"scaling-{args.device}", payload, md, plot
     )

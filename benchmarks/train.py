@@ -208,11 +208,10 @@ def run(args, torch) -> int:
         fig.tight_layout()
         fig.savefig(path, dpi=120)
 
-    payload = {
-        "benchmark": "train",
-        "command": args.command,
-        "machine": args.machine,
-        "settings": {
+    payload = common.payload(
+        "train",
+        args,
+        {
             "presets": presets,
             "quick": args.quick,
             "dtype": "float32",
@@ -220,7 +219,7 @@ def run(args, torch) -> int:
             "peak_source": peak_source,
             "memory_steps": MEMORY_STEPS,
         },
-        "results": results,
-    }
+        results=results,
+    )
     common.write_results(Path(args.out), "train" if args.device == "cpu" else f"train-{args.device}", payload, md, plot)
     return 0
