@@ -191,8 +191,7 @@ def add_arguments(p) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(argv or [])
-    return run(common.standalone_parser(NAME, __doc__, add_arguments).parse_args(argv), argv)
+    return common.run_standalone(NAME, __doc__, add_arguments, run, argv)
 
 
 def run(args, argv: list[str]) -> int:

@@ -92,11 +92,18 @@ def add_common_arguments(p: argparse.ArgumentParser, name: str, default_seeds: S
     p.add_argument("--quick", action="store_true", help="a tiny budget that finishes in seconds (used by the tests)")
 
 
-def standalone_parser(name: str, description: str, add_arguments) -> ArgumentParser:
-    """The parser of ``python -m gpt.experiments.<name>``: the same flags as ``gpt experiment <name>``."""
+def run_standalone(name: str, description: str, add_arguments, run, argv) -> int:
+    """``python -m gpt.experiments.<name>``: the same flags as ``gpt experiment <name>``, parsed, then ``run``."""
+    argv = list(argv or [])
     p = ArgumentParser(prog=f"gpt experiment {name}", description=description)
     add_arguments(p)
-    return p
+    return run(p.parse_args(argv), argv)
+
+
+def add_model_arguments(p: argparse.ArgumentParser, model: dict) -> None:
+    """A flag per model field of an experiment (``--n-layer`` ...), defaulting to the experiment's value."""
+    for name, value in model.items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
 
 
 def budget_from_args(args: argparse.Namespace, default: Budget, quick: Budget) -> Budget:

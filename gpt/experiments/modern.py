@@ -57,13 +57,11 @@ def add_arguments(p) -> None:
     """The flags of ``gpt experiment modern`` (also ``python -m gpt.experiments.modern``)."""
     common.add_common_arguments(p, NAME, default_seeds=(1, 2, 3))
     common.add_data_flags(p)
-    for name, value in MODEL.items():
-        p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    common.add_model_arguments(p, MODEL)
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(argv or [])
-    return run(common.standalone_parser(NAME, __doc__, add_arguments).parse_args(argv), argv)
+    return common.run_standalone(NAME, __doc__, add_arguments, run, argv)
 
 
 def run(args, argv: list[str]) -> int:

@@ -160,13 +160,11 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--finetune-steps", type=int, default=500, help="fine-tuning (and from-scratch) steps")
     p.add_argument("--finetune-lr", type=float, default=5e-4, help="fine-tuning peak learning rate")
-    for name, value in MODEL.items():
-        p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    common.add_model_arguments(p, MODEL)
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(argv or [])
-    return run(common.standalone_parser(NAME, __doc__, add_arguments).parse_args(argv), argv)
+    return common.run_standalone(NAME, __doc__, add_arguments, run, argv)
 
 
 def run(args, argv: list[str]) -> int:
