@@ -4,6 +4,8 @@
 These are written the way "Let's build GPT" writes them (one module per head, a Python loop over heads) so each
 step can be read on its own. ``gpt/model.py`` computes the same thing faster; ``heads_to_batched`` copies the
 lecture's per-head weights into its batched ``CausalSelfAttention`` so the two can be compared number for number.
+``tests/lecture/lecture_gpt.py`` has the same modules verbatim on purpose: it is the lecture's script, runnable
+on PyTorch unchanged, and must not import from this package.
 """
 
 from __future__ import annotations

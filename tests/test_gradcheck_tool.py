@@ -10,51 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from user_functions import Square, WrongSecondInput, WrongSquare
 
 import tinygrad_edu as torch
-from tinygrad_edu.autograd import Function, GradcheckError, gradcheck
-
-
-class WrongSquare(Function):
-    """x² with a deliberately wrong backward: x instead of 2x."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * x
-
-
-class Square(Function):
-    """x² with the right backward: 2x."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return 2 * x * grad
-
-
-class WrongSecondInput(Function):
-    """a·b whose gradient for b (input 1) is wrong: a + 1 instead of a."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return a * b
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        return grad * b, grad * (a + 1)
+from tinygrad_edu.autograd import GradcheckError, gradcheck
 
 
 def _x(device, shape=(3, 4)):

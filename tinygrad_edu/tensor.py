@@ -332,7 +332,7 @@ class Tensor:
         self._xp.copyto(self._data, self._data.dtype.type(value), where=array_of(mask, self))
         return self
 
-    # -- arithmetic -----------------------------------------------------------------------------------------
+    # -- arithmetic: one method per Python operator (and its reflected form), as the data model asks ----------
     def __add__(self, other):
         return binary(elementwise.Add, self, other)
 

@@ -2,6 +2,8 @@
 
 Only the three imports differ from a PyTorch script: the logits are rows of an ``nn.Embedding(vocab, vocab)``
 lookup table. The test suite runs it on tinygrad_edu and, when PyTorch is installed, on PyTorch too.
+
+Repeats ``lecture_gpt.py``'s data loading and training loop on purpose: each script stands alone, as the lecture's.
 """
 
 import os

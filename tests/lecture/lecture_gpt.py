@@ -2,6 +2,10 @@
 
 Only the three imports differ from a PyTorch script. The test suite runs it with tiny hyper-parameters to
 show that lecture code runs unchanged on tinygrad_edu (and, when PyTorch is installed, on PyTorch too).
+
+Repeats on purpose: this script and ``lecture_bigram.py`` share their data loading, ``get_batch`` and training
+loop line for line, and its modules are ``gpt/lecture.py``'s, because each must read as the lecture's own
+self-contained PyTorch script; a shared helper would make them something else.
 """
 
 import os

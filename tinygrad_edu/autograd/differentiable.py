@@ -3,7 +3,8 @@
 An op's backward is written once against ``ctx.xp``. In the ordinary backward pass ``ctx.xp`` is NumPy (or
 CuPy) and the values are arrays. To differentiate a backward pass, the engine runs the same code with the
 values as Tensors and ``ctx.xp`` set to this module, whose functions record ops; arithmetic, indexing and the
-methods ``.sum .mean .reshape .T .swapaxes`` are Tensor methods already. Only what backward code uses is here.
+methods ``.sum .mean .reshape .T .swapaxes`` are Tensor methods already. Only what backward code uses is here,
+one small function per NumPy name on purpose: the name a backward calls is the name defined.
 """
 
 from __future__ import annotations

@@ -230,6 +230,7 @@ class Module:
                                 t.grad = t.grad.to(device=dev, dtype=cast)
         return self
 
+    # cpu/cuda/float/double/half repeat Tensor's on purpose: a Module answers to the same PyTorch calls
     def cpu(self):
         return self.to("cpu")
 

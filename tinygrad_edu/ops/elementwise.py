@@ -2,6 +2,9 @@
 
 Inputs are arrays of one device (``ctx.xp`` is their module) or Python scalars; binary ops broadcast like
 NumPy, and their backward sums the gradient back to each input's shape with ``unbroadcast``.
+
+The ops look alike on purpose: each is one class with its forward over its backward, written out rather than
+generated from a table, so that a learner reads one op, and its derivative, at a time.
 """
 
 from __future__ import annotations

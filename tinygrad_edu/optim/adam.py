@@ -68,6 +68,8 @@ class AdamW(Adam):
 
     decoupled = True
 
+    # the same signature as Adam's on purpose (as PyTorch's): only weight_decay's default differs, and
+    # help(AdamW) shows it
     def __init__(
         self,
         params,
