@@ -2,7 +2,9 @@
 
 Each could be composed from primitives (``exp``, ``sum``, ``/`` ...) and the tests check that it equals that
 composition. Fused, each is one node instead of five to ten: less Python, fewer temporaries, and formulas
-that stay finite for large logits and for the ``-inf`` that a causal mask writes.
+that stay finite for large logits and for the ``-inf`` that a causal mask writes. Each is written out in full
+on purpose (softmax and log_softmax share their first lines): an op is read on its own, forward over backward.
+Three of them also carry a ``composite``, for higher-order gradients (see ``tinygrad_edu/docs/higher_order.md``).
 """
 
 from __future__ import annotations
