@@ -71,7 +71,13 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
     if "__meta__" not in arrays:
         raise CheckpointError(f"{path} has no __meta__ header: not a {FORMAT} file")
     header = json.loads(str(arrays.pop("__meta__")))
-    if header.get("format") != FORMAT or header.get("version") != VERSION:
+    version = header.get("version")
+    if header.get("format") == FORMAT and isinstance(version, int) and version > VERSION:
+        raise CheckpointError(
+            f"{path} was written by a newer version of gpt (checkpoint format version {version}; this code reads "
+            f"version {VERSION}): update tinygrad_edu/gpt to load it"
+        )
+    if header.get("format") != FORMAT or version != VERSION:
         raise CheckpointError(
             f"{path}: format {header.get('format')!r} version {header.get('version')!r}, "
             f"expected {FORMAT!r} version {VERSION}"

@@ -26,6 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+# the fewest tokens a split may have: a context of block_size tokens needs block_size + 2 (a window, its
+# targets shifted by one, and one more so that windows can differ), so block_size 1 needs 3
+MIN_SPLIT_TOKENS = 3
+
 TINYSHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 TINYSHAKESPEARE_SIZE = 1115394  # characters; the file is pure ASCII, so this is also its size in bytes
 TINYSHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
@@ -261,10 +265,11 @@ def prepare_text(
     else:
         raise ValueError(f"tokenizer must be 'char' or 'bpe', got {tokenizer!r}")
     train, val = encode_to_array(tok, train_text), encode_to_array(tok, val_text)
-    if len(train) == 0 or len(val) == 0:
+    if min(len(train), len(val)) < MIN_SPLIT_TOKENS:
         raise ValueError(
-            f"a text of {len(text)} characters is too short to split into non-empty train "
-            f"and val parts with train_fraction={train_fraction}"
+            f"a text of {len(text)} characters is too short to train on: its train and val parts hold "
+            f"{len(train)} and {len(val)} tokens (train_fraction={train_fraction}); training with a context of "
+            f"block_size tokens needs block_size + 2 in each, so at least {MIN_SPLIT_TOKENS}"
         )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

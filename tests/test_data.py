@@ -170,9 +170,14 @@ def test_prepare_text_split_and_files(tmp_path):
     assert tok == CharTokenizer.from_text(text)
     assert np.fromfile(out / "train.bin", dtype=np.uint16).tolist() == tok.encode(text[:n])
     assert np.fromfile(out / "val.bin", dtype=np.uint16).tolist() == tok.encode(text[n:])
-    assert prepare_text("abcdefgh", tmp_path / "q", train_fraction=0.75)["train_tokens"] == 6
+    assert prepare_text("abcdefghijkl", tmp_path / "q", train_fraction=0.75)["train_tokens"] == 9
     with pytest.raises(ValueError, match="too short"):
         prepare_text("a", tmp_path / "short")
+    # refused when prepared, not only when training starts: 5 characters leave the val part a single token
+    with pytest.raises(
+        ValueError, match=r"5 characters is too short to train on: .* hold 4 and 1 tokens .* at least 3"
+    ):
+        prepare_text("hello", tmp_path / "five")
 
 
 def test_prepare_text_file(tmp_path):

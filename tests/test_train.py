@@ -152,6 +152,20 @@ def test_reading_a_corrupt_or_missing_checkpoint_names_the_file(tmp_path):
         ckpt.read_checkpoint(bad)
 
 
+def test_a_truncated_or_newer_checkpoint_is_refused_by_name(data_dir, tmp_path):
+    train(tiny_run(data_dir, tmp_path, max_iters=2, eval_interval=2, eval_iters=1), log=lambda *_: None)
+    good = (tmp_path / ckpt.FILENAME).read_bytes()
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ckpt.CheckpointError, match="truncated.npz is not a readable checkpoint"):
+        ckpt.read_checkpoint(truncated)
+    header, arrays = ckpt.read_checkpoint(tmp_path)
+    newer = tmp_path / "newer.npz"
+    np.savez(newer, __meta__=np.array(json.dumps(dict(header, version=ckpt.VERSION + 1))), **arrays)
+    with pytest.raises(ckpt.CheckpointError, match=f"newer version of gpt .*format version {ckpt.VERSION + 1}"):
+        ckpt.read_checkpoint(newer)
+
+
 def test_config_overrides_and_their_errors():
     run = build_config("baby", {"n_layer": 2, "max_iters": 7})
     assert run.model["n_layer"] == 2 and run.model["n_embd"] == 128 and run.train.max_iters == 7
