@@ -53,6 +53,8 @@ def save_checkpoint(path: str | os.PathLike, *, model, optimizer=None, meta: dic
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    for stale in path.parent.glob(f"{path.name}.*.tmp"):  # left by a writer that was killed mid-write
+        stale.unlink(missing_ok=True)
     return path
 
 
