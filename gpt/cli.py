@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                 args, raw[raw.index(args.experiment) + 1 :]
             )
         return _bench(args.arguments)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (FileNotFoundError, ValueError, RuntimeError, MemoryError) as exc:
         print(f"gpt {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

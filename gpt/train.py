@@ -20,6 +20,7 @@ import tinygrad_edu as torch
 from tinygrad_edu import nn
 
 from . import checkpoint as ckpt
+from . import memory
 from .config import RunConfig, TrainConfig
 from .data import CharTokenizer, Dataset, batch_from_offsets, load_dataset, prepare_shakespeare, resolve_dataset_dir
 from .model import GPT, GPTConfig, eval_mode
@@ -106,6 +107,9 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
     dataset = load_or_prepare(cfg)
     model_cfg = GPTConfig(vocab_size=dataset.tokenizer.vocab_size, **run.model)
     dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
+    memory.check_fits(
+        model_cfg.to_dict(), model_cfg.vocab_size, cfg.batch_size, 8 if cfg.dtype == "float64" else 4, cfg.device
+    )
 
     torch.manual_seed(cfg.seed)
     model = GPT(model_cfg).to(cfg.device, dtype)
