@@ -120,7 +120,7 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
     ckpt_path = out_dir / ckpt.FILENAME
     if resume:
         header, arrays = ckpt.read_checkpoint(ckpt_path)
-        _check_compatible(header, model_cfg, dataset.tokenizer, ckpt_path)
+        _check_compatible(header, model_cfg, dataset.tokenizer, cfg, ckpt_path)
         ckpt.load_model_state(model, arrays, ckpt_path)
         ckpt.load_optimizer_state(optimizer, header, arrays)
         torch.set_rng_state(header["rng"]["engine"])
@@ -201,6 +201,7 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
                     "model_config": model_cfg.to_dict(),
                     "train_config": cfg.to_dict(),
                     "tokenizer": dataset.tokenizer.to_dict(),
+                    "code_version": torch.__version__,
                     "rng": {"engine": torch.get_rng_state(), "batches": batch_rng.bit_generator.state},
                 }
                 ckpt.save_checkpoint(ckpt_path, model=model, optimizer=optimizer, meta=meta)
@@ -263,7 +264,20 @@ def _last_log_row(path: Path) -> dict:
     return json.loads(rows[-1]) if rows else {}
 
 
-def _check_compatible(header: dict, model_cfg: GPTConfig, tokenizer: CharTokenizer, path: Path) -> None:
+def _check_compatible(header: dict, model_cfg: GPTConfig, tokenizer: CharTokenizer, cfg: TrainConfig, path) -> None:
+    """Refuse to resume a run with another dataset, vocabulary, model config or code version, naming each."""
+    saved_dataset = header.get("train_config", {}).get("dataset")
+    if saved_dataset is not None and saved_dataset != cfg.dataset:
+        raise ckpt.CheckpointError(
+            f"{path} was trained on dataset {saved_dataset!r}, not {cfg.dataset!r}; resume with --dataset "
+            f"{saved_dataset}, or start a new run in another --out-dir"
+        )
+    saved_code = header.get("code_version")
+    if saved_code is not None and saved_code != torch.__version__:
+        raise ckpt.CheckpointError(
+            f"{path} was written by tinygrad_edu {saved_code}, this is {torch.__version__}: an exact resume needs "
+            "the same code; start a new run, or check out the version that wrote it"
+        )
     if header["tokenizer"] != tokenizer.to_dict():
         raise ckpt.CheckpointError(
             f"{path} was trained with another vocabulary (a {header['tokenizer'].get('type')} tokenizer of "

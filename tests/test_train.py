@@ -133,14 +133,23 @@ def test_resuming_with_another_model_config_is_a_clear_error(data_dir, tmp_path)
         train(tiny_run(data_dir, tmp_path, max_iters=10, n_embd=32), resume=True, log=lambda *_: None)
 
 
-def test_resuming_with_another_vocabulary_is_a_clear_error(data_dir, tmp_path):
+def test_resuming_with_another_dataset_vocabulary_or_code_version_is_a_clear_error(data_dir, tmp_path, monkeypatch):
     train(tiny_run(data_dir, tmp_path / "run", max_iters=5, eval_interval=5), log=lambda *_: None)
-    other = tmp_path / "other.txt"
-    other.write_text("abcdefghij " * 500)
-    assert main(["prepare", "text", "--input", str(other), "--name", "letters", "--data-dir", str(data_dir)]) == 0
-    run = tiny_run(data_dir, tmp_path / "run", max_iters=10, dataset="letters")
+    letters = tmp_path / "letters.txt"
+    letters.write_text("abcdefghij " * 500)
+    assert main(["prepare", "text", "--input", str(letters), "--name", "letters", "--data-dir", str(data_dir)]) == 0
+    with pytest.raises(ckpt.CheckpointError, match="trained on dataset 'shakespeare', not 'letters'"):
+        train(tiny_run(data_dir, tmp_path / "run", max_iters=10, dataset="letters"), resume=True, log=lambda *_: None)
+    # the same dataset name, prepared again from another text: its vocabulary differs
+    train(tiny_run(data_dir, tmp_path / "letters", max_iters=5, eval_interval=5, dataset="letters"), log=lambda *_: None)
+    letters.write_text("klmnopqrst " * 500)
+    assert main(["prepare", "text", "--input", str(letters), "--name", "letters", "--data-dir", str(data_dir)]) == 0
+    run = tiny_run(data_dir, tmp_path / "letters", max_iters=10, dataset="letters")
     with pytest.raises(ckpt.CheckpointError, match="another vocabulary"):
         train(run, resume=True, log=lambda *_: None)
+    monkeypatch.setattr(torch, "__version__", "9.9.9")
+    with pytest.raises(ckpt.CheckpointError, match=r"written by tinygrad_edu 0\.1\.0, this is 9\.9\.9"):
+        train(tiny_run(data_dir, tmp_path / "run", max_iters=10), resume=True, log=lambda *_: None)
 
 
 def test_reading_a_corrupt_or_missing_checkpoint_names_the_file(tmp_path):
