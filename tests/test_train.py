@@ -141,7 +141,9 @@ def test_resuming_with_another_dataset_vocabulary_or_code_version_is_a_clear_err
     with pytest.raises(ckpt.CheckpointError, match="trained on dataset 'shakespeare', not 'letters'"):
         train(tiny_run(data_dir, tmp_path / "run", max_iters=10, dataset="letters"), resume=True, log=lambda *_: None)
     # the same dataset name, prepared again from another text: its vocabulary differs
-    train(tiny_run(data_dir, tmp_path / "letters", max_iters=5, eval_interval=5, dataset="letters"), log=lambda *_: None)
+    train(
+        tiny_run(data_dir, tmp_path / "letters", max_iters=5, eval_interval=5, dataset="letters"), log=lambda *_: None
+    )
     letters.write_text("klmnopqrst " * 500)
     assert main(["prepare", "text", "--input", str(letters), "--name", "letters", "--data-dir", str(data_dir)]) == 0
     run = tiny_run(data_dir, tmp_path / "letters", max_iters=10, dataset="letters")
