@@ -286,6 +286,11 @@ def prepare_text(
         "val_chars": len(val_text),
         "source": source,
         "sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+        # of the token files themselves: load_dataset checks them, so a corrupted file is named, not trained on
+        "files_sha256": {
+            name: hashlib.sha256(split.tobytes()).hexdigest()
+            for name, split in (("train.bin", train), ("val.bin", val))
+        },
     }
     _write_json(out_dir / "meta.json", meta)  # written last: its presence means the dataset is complete
     return meta
@@ -430,6 +435,10 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
                 f"dataset {path} is inconsistent: meta.json says {key}={meta.get(key)} but the "
                 f"files have {value}; prepare it again"
             )
+    for name, split in (("train.bin", train), ("val.bin", val)):
+        expected = meta.get("files_sha256", {}).get(name)  # absent in datasets prepared before it was added
+        if expected is not None and hashlib.sha256(np.asarray(split).tobytes()).hexdigest() != expected:
+            raise ValueError(f"{path / name} is corrupted (its sha256 differs from meta.json's): prepare it again")
     return Dataset(path=path, train=train, val=val, tokenizer=tokenizer, meta=meta)
 
 

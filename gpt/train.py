@@ -204,7 +204,13 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
                     "code_version": torch.__version__,
                     "rng": {"engine": torch.get_rng_state(), "batches": batch_rng.bit_generator.state},
                 }
-                ckpt.save_checkpoint(ckpt_path, model=model, optimizer=optimizer, meta=meta)
+                try:
+                    ckpt.save_checkpoint(ckpt_path, model=model, optimizer=optimizer, meta=meta)
+                except OSError as exc:  # a full disk, a read-only folder: the previous checkpoint is intact
+                    raise ckpt.CheckpointError(
+                        f"iteration {it}: could not write the checkpoint {ckpt_path} ({exc.strerror or exc}); "
+                        f"{'the previous one is kept as it was' if ckpt_path.exists() else 'no checkpoint was written'}"
+                    ) from None
         if it == cfg.max_iters:
             break
 

@@ -163,6 +163,9 @@ def test_prepare_text_split_and_files(tmp_path):
         "val_chars": len(text) - n,
         "source": "text",
         "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "files_sha256": {
+            name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in ("train.bin", "val.bin")
+        },
     }
     assert sorted(os.listdir(out)) == ["meta.json", "train.bin", "val.bin", "vocab.json"]  # no temp files
     assert json.loads((out / "meta.json").read_text()) == meta
@@ -173,6 +176,12 @@ def test_prepare_text_split_and_files(tmp_path):
     assert prepare_text("abcdefghijkl", tmp_path / "q", train_fraction=0.75)["train_tokens"] == 9
     with pytest.raises(ValueError, match="too short"):
         prepare_text("a", tmp_path / "short")
+    # a corrupted token file is named when the dataset is opened, not trained on
+    damaged = np.fromfile(out / "train.bin", dtype=np.uint16)
+    damaged[3] ^= 1
+    damaged.tofile(out / "train.bin")
+    with pytest.raises(ValueError, match=r"train\.bin is corrupted \(its sha256 differs"):
+        load_dataset(out)
     # refused when prepared, not only when training starts: 5 characters leave the val part a single token
     with pytest.raises(
         ValueError, match=r"5 characters is too short to train on: .* hold 4 and 1 tokens .* at least 3"

@@ -125,6 +125,13 @@ def test_a_failed_write_keeps_the_previous_checkpoint(data_dir, tmp_path, monkey
         ckpt.save_checkpoint(path, model=model, meta=header)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    # and a training run that meets a full disk says what failed, and keeps that checkpoint
+    monkeypatch.setattr(ckpt.np, "savez", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(
+        ckpt.CheckpointError, match=r"could not write the checkpoint .*No space left.*previous one is kept"
+    ):
+        train(tiny_run(data_dir, tmp_path, max_iters=10, eval_interval=5), resume=True, log=lambda *_: None)
+    assert path.read_bytes() == before
 
 
 def test_resuming_with_another_model_config_is_a_clear_error(data_dir, tmp_path):
