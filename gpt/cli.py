@@ -132,8 +132,9 @@ def _overrides(args) -> dict:
         if text is not None:
             try:
                 values[name] = parse_value(name, text)
-            except ValueError as exc:
-                raise SystemExit(f"gpt train: --{name}: {exc}") from None
+            except ValueError as exc:  # a usage error, reported as argparse reports its own: one line, exit 2
+                print(f"gpt train: error: {exc}", file=sys.stderr)
+                raise SystemExit(2) from None
     return values
 
 

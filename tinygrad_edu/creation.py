@@ -21,7 +21,13 @@ def to_array(data, dtype, dev):
     else:
         array = data
     if not hasattr(array, "dtype") or isinstance(array, numpy.generic) and not isinstance(data, numpy.ndarray):
-        array = numpy.asarray(array)
+        try:
+            array = numpy.asarray(array)
+        except ValueError:  # NumPy's message speaks of "an inhomogeneous shape"
+            raise ValueError(
+                "tensor(): the nested lists are ragged (rows of different lengths), so they are not a rectangular "
+                "array of numbers"
+            ) from None
         if dtype is None and array.dtype.kind == "f" and not hasattr(data, "dtype"):
             array = array.astype(numpy.float32)  # Python floats become float32; NumPy scalars keep their dtype
     if dtype is None and array.dtype.kind == "i" and array.dtype != numpy.int64 and not hasattr(data, "dtype"):
