@@ -12,6 +12,7 @@ a crash at any moment leaves either the old checkpoint or the new one, never a t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -42,6 +43,7 @@ def save_checkpoint(path: str | os.PathLike, *, model, optimizer=None, meta: dic
                     arrays[f"optim/{index}/{key}"] = _host(value)
                 else:
                     header["optimizer"]["scalars"].setdefault(str(index), {})[key] = value
+    header["sha256"] = _digest(arrays)  # of every array: read_checkpoint recomputes it
     arrays["__meta__"] = np.array(json.dumps(header))
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
@@ -84,7 +86,20 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
             f"{path}: format {header.get('format')!r} version {header.get('version')!r}, "
             f"expected {FORMAT!r} version {VERSION}"
         )
+    expected = header.pop("sha256", None)  # absent in checkpoints written before it was added
+    if expected is not None and _digest(arrays) != expected:
+        raise CheckpointError(f"{path} is corrupted: its arrays do not match the sha256 in its header")
     return header, arrays
+
+
+def _digest(arrays: dict) -> str:
+    """sha256 over every array's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def load_model_state(model, arrays: dict, path="checkpoint") -> None:

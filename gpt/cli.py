@@ -44,7 +44,13 @@ def _parser() -> ArgumentParser:
 
     train = commands.add_parser("train", help="train a GPT, then print a sample")
     train.add_argument("--preset", choices=sorted(PRESETS), default="baby", help="starting configuration")
-    train.add_argument("--resume", action="store_true", help="continue from OUT_DIR/ckpt.npz")
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT_DIR/ckpt.npz, exactly as if never stopped; a finished run says so and exits 0; "
+        "with a larger --max-iters it trains on, its learning rate following from there the schedule of the "
+        "longer run",
+    )
     for name, spec in {**MODEL_FIELDS, **TRAIN_FIELDS}.items():  # every config field overrides the preset's
         if name != "vocab_size":  # it comes from the dataset
             flag = "--" + name.replace("_", "-")

@@ -178,6 +178,16 @@ def test_a_truncated_or_newer_checkpoint_is_refused_by_name(data_dir, tmp_path):
     with pytest.raises(ckpt.CheckpointError, match="truncated.npz is not a readable checkpoint"):
         ckpt.read_checkpoint(truncated)
     header, arrays = ckpt.read_checkpoint(tmp_path)
+    # a bit flipped inside an array, written back as a valid archive: only the header's checksum can tell
+    name = next(k for k in arrays if k.startswith("model/"))
+    flipped = dict(arrays)
+    flipped[name] = arrays[name].copy()
+    flipped[name].view(np.uint8)[0] ^= 1
+    damaged = tmp_path / "damaged.npz"
+    with_sum = dict(header, sha256=ckpt._digest(arrays))
+    np.savez(damaged, __meta__=np.array(json.dumps(with_sum)), **flipped)
+    with pytest.raises(ckpt.CheckpointError, match="damaged.npz is corrupted: its arrays do not match the sha256"):
+        ckpt.read_checkpoint(damaged)
     newer = tmp_path / "newer.npz"
     np.savez(newer, __meta__=np.array(json.dumps(dict(header, version=ckpt.VERSION + 1))), **arrays)
     with pytest.raises(ckpt.CheckpointError, match=f"newer version of gpt .*format version {ckpt.VERSION + 1}"):
