@@ -117,12 +117,7 @@ class _HookedOutputs(Op):
     @staticmethod
     def backward(ctx, *grads):
         state = ctx.state
-        as_arrays = not any(isinstance(g, Tensor) for g in grads)
-        tensors = [_as_tensor(g, ctx.device) for g in grads]
-        grad_outputs = [None] * state.output_count
-        for slot, g in zip(state.output_slots, tensors):
-            grad_outputs[slot] = g
-        grad_outputs = tuple(grad_outputs)
+        grad_outputs = _spread(grads, state.output_slots, state.output_count, ctx.device)
         for hook in list(state.module._backward_pre_hooks.values()):
             result = hook(state.module, grad_outputs)
             if result is not None:
@@ -130,8 +125,7 @@ class _HookedOutputs(Op):
         state.grad_outputs = grad_outputs
         if not state.input_slots:  # no input needs a gradient: the hooks see grad_input of Nones, now
             state.run_hooks((None,) * state.input_count)
-        tensors = [grad_outputs[slot] for slot in state.output_slots]
-        return tuple(_as_array(g) if as_arrays else g for g in tensors)
+        return _gather(grad_outputs, state.output_slots, like=grads)
 
 
 class _HookedInputs(Op):
@@ -145,15 +139,24 @@ class _HookedInputs(Op):
     @staticmethod
     def backward(ctx, *grads):
         state = ctx.state
-        as_arrays = not any(isinstance(g, Tensor) for g in grads)
-        grad_input = [None] * state.input_count
-        for slot, g in zip(state.input_slots, grads):
-            grad_input[slot] = _as_tensor(g, ctx.device)
         if state.grad_outputs is None:  # the outputs got no gradient through a hooked path: nothing to report
             return grads
-        grad_input = state.run_hooks(tuple(grad_input))
-        result = tuple(grad_input[slot] for slot in state.input_slots)
-        return tuple(_as_array(g) if as_arrays else g for g in result)
+        grad_input = state.run_hooks(_spread(grads, state.input_slots, state.input_count, ctx.device))
+        return _gather(grad_input, state.input_slots, like=grads)
+
+
+def _spread(grads, slots, count, device) -> tuple:
+    """The node's gradients as Tensors, placed at the module's argument (or output) positions; None elsewhere."""
+    placed = [None] * count
+    for slot, grad in zip(slots, grads):
+        placed[slot] = _as_tensor(grad, device)
+    return tuple(placed)
+
+
+def _gather(values, slots, like) -> tuple:
+    """The gradients at ``slots``, back in the form the engine handed over (arrays, or Tensors under create_graph)."""
+    as_arrays = not any(isinstance(g, Tensor) for g in like)
+    return tuple(_as_array(values[slot]) if as_arrays else values[slot] for slot in slots)
 
 
 def _as_tensor(grad, device):
