@@ -118,6 +118,29 @@ def apply_rope(x, cos, sin):
 # -- the Transformer's pieces ------------------------------------------------------------------------------
 
 
+class LayerCache:
+    """One layer's keys and values of the positions seen so far, each (B, n_head, length, head_size)."""
+
+    def __init__(self):
+        self.keys = self.values = None
+
+    @property
+    def length(self) -> int:
+        return 0 if self.keys is None else self.keys.shape[2]
+
+
+class KVCache:
+    """The keys and values of every layer (``GPT.new_cache()``): with it, each new token costs the forward
+    of one position instead of the whole context, since the past positions' keys and values do not change."""
+
+    def __init__(self, n_layer: int):
+        self.layers = [LayerCache() for _ in range(n_layer)]
+
+    @property
+    def length(self) -> int:
+        return self.layers[0].length if self.layers else 0
+
+
 class CausalSelfAttention(nn.Module):
     """Masked multi-head self-attention: the lecture's ``MultiHeadAttention`` of ``Head`` modules, with all
     heads computed at once.
@@ -144,21 +167,28 @@ class CausalSelfAttention(nn.Module):
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
 
-    def forward(self, x):
+    def forward(self, x, cache: LayerCache | None = None):
+        """``x`` holds the positions after the ``cache.length`` already seen (none without a cache)."""
         B, T, C = x.shape
+        start = 0 if cache is None else cache.length
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         # (B, T, C) -> (B, nh, T, hs): each head becomes a batch entry for the matmuls below
         q = q.view(B, T, self.n_head, self.head_size).transpose(1, 2)
         k = k.view(B, T, self.n_head, self.head_size).transpose(1, 2)
         v = v.view(B, T, self.n_head, self.head_size).transpose(1, 2)
         if self.rope:
-            cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+            cos, sin = self.rope_cos[start : start + T], self.rope_sin[start : start + T]
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:  # the past positions' keys and values were computed before: reuse them
+            if cache.keys is not None:
+                k, v = torch.cat((cache.keys, k), dim=2), torch.cat((cache.values, v), dim=2)
+            cache.keys, cache.values = k, v
 
-        att = q @ k.transpose(-2, -1)  # (B, nh, T, T): how much each query position likes each key position
+        att = q @ k.transpose(-2, -1)  # (B, nh, T, start+T): how much each query position likes each key
         if self.scale != 1.0:
             att = att * self.scale  # keeps the scores' variance near 1, so softmax does not saturate at init
-        att = att.masked_fill(~self.mask[:T, :T], float("-inf"))  # the future gets weight exp(-inf) = 0
+        # rows start..start+T-1 of the causal mask: the future gets weight exp(-inf) = 0
+        att = att.masked_fill(~self.mask[start : start + T, : start + T], float("-inf"))
         att = F.softmax(att, dim=-1)  # the attention pattern: what GPT.attention_maps records (a hook on attn_dropout)
         att = self.attn_dropout(att)
         y = att @ v  # (B, nh, T, hs)
@@ -233,8 +263,8 @@ class Block(nn.Module):
         else:  # attention only: no second sub-layer, so no LayerNorm in front of it either
             self.ln_2, self.mlp = None, None
 
-    def forward(self, x):
-        a = self.attn(self.ln_1(x))
+    def forward(self, x, cache: LayerCache | None = None):
+        a = self.attn(self.ln_1(x), cache)
         # the residual path lets gradients reach early layers unchanged; without it they pass every sub-layer
         x = x + a if self.residual else a
         if self.mlp is not None:
@@ -286,28 +316,31 @@ class GPT(nn.Module):
             n -= self.wpe.weight.numel()
         return n
 
-    def _trunk(self, idx):
+    def _trunk(self, idx, cache: KVCache | None = None):
         """The residual stream after the last block and ln_f, (B, T, n_embd)."""
         if idx.dim() != 2:
             raise ValueError(f"GPT expects token ids of shape (B, T), got {tuple(idx.shape)}")
         B, T = idx.shape
-        if T > self.config.block_size:
+        start = 0 if cache is None else cache.length
+        if start + T > self.config.block_size:
             raise ValueError(
-                f"cannot forward a sequence of length {T}: the block size (context length) is only "
+                f"cannot forward a sequence of length {start + T}: the block size (context length) is only "
                 f"{self.config.block_size}"
             )
         x = self.wte(idx)  # (B, T, C)
-        if self.wpe is not None:
-            x = x + self.wpe(torch.arange(T, device=idx.device))  # (T, C) broadcasts over the batch
+        if self.wpe is not None:  # (T, C) broadcasts over the batch
+            x = x + self.wpe(torch.arange(start, start + T, device=idx.device))
         x = self.drop(x)
-        for block in self.blocks:
-            x = block(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, None if cache is None else cache.layers[i])
         return self.ln_f(x)
 
-    def forward(self, idx, targets=None):
+    def forward(self, idx, targets=None, cache: KVCache | None = None):
         """Logits (B, T, vocab_size) for the next token at every position, and the mean cross-entropy loss
-        against ``targets`` (B, T) when given; positions whose target is -1 are left out of the loss."""
-        logits = self.lm_head(self._trunk(idx))
+        against ``targets`` (B, T) when given; positions whose target is -1 are left out of the loss.
+
+        With a ``cache`` (``new_cache()``), ``idx`` continues the positions it has seen, and it learns them."""
+        logits = self.lm_head(self._trunk(idx, cache))
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1), ignore_index=-1)
@@ -330,9 +363,17 @@ class GPT(nn.Module):
                 handle.remove()
         return maps
 
-    def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None):
+    def new_cache(self) -> KVCache:
+        """An empty key/value cache for ``forward(..., cache=)``: one ``LayerCache`` per block."""
+        return KVCache(len(self.blocks))
+
+    def generate(
+        self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None, kv_cache: bool = True
+    ):
         """Continue each row of ``idx`` (B, T) by ``max_new_tokens`` sampled tokens; see ``generate``."""
-        return generate(self, idx, max_new_tokens, temperature, top_k, block_size=self.config.block_size)
+        return generate(
+            self, idx, max_new_tokens, temperature, top_k, block_size=self.config.block_size, kv_cache=kv_cache
+        )
 
 
 # -- sampling ------------------------------------------------------------------------------------------------
@@ -361,21 +402,32 @@ def top_k_filter(logits, k: int):
     return logits.masked_fill(logits < kth_largest, float("-inf"))
 
 
-def generate(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None, block_size=None):
+def generate(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None, block_size=None, kv_cache=False):
     """Autoregressive sampling for any model whose forward gives ``(logits, loss)``.
 
     Each step feeds the last ``block_size`` tokens (all of them when None), takes the logits at the last
     position, divides by ``temperature`` (< 1 sharpens, > 1 flattens), keeps the ``top_k`` most likely tokens
     if asked, and samples the next token from the softmax. Runs without a graph and in eval mode.
+
+    ``kv_cache`` (for a model with ``new_cache``): feed only the newest token, the keys and values of the
+    others being cached, while the sequence fits in ``block_size``; once it is longer, every step crops the
+    window as the uncached path does and fills a fresh cache with it. The tokens are the same either way.
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature!r} (use top_k=1 for greedy decoding)")
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
     with torch.no_grad(), eval_mode(model):
+        cache = None
         for _ in range(max_new_tokens):
             idx_cond = idx if block_size is None or idx.shape[1] <= block_size else idx[:, -block_size:]
-            logits, _ = model(idx_cond)
+            if not kv_cache:
+                logits, _ = model(idx_cond)
+            elif cache is not None and (block_size is None or cache.length < block_size):
+                logits, _ = model(idx[:, -1:], cache=cache)  # only the newest token: the rest is cached
+            else:  # the first step, or the window has slid: every position moved, so the cache starts again
+                cache = model.new_cache()
+                logits, _ = model(idx_cond, cache=cache)
             logits = logits[:, -1, :] / temperature
             if top_k is not None:
                 logits = top_k_filter(logits, top_k)
