@@ -62,7 +62,8 @@ def _parser() -> ArgumentParser:
     sample.add_argument("--max-new-tokens", type=_positive_int, default=500)
     sample.add_argument("--temperature", type=float, default=0.8)
     sample.add_argument("--top-k", type=int, default=200, help="sample among the k likeliest tokens (0: all)")
-    sample.add_argument("--seed", type=int, default=1)
+    sample.add_argument("--seed", type=int, default=1, help="the first sample's seed; the k-th uses seed + k")
+    sample.add_argument("--num-samples", type=_positive_int, default=1, help="how many samples, one after another")
     sample.add_argument("--device", default="cpu")
 
     attention.add_arguments(commands.add_parser("attention", help=attention.DESCRIPTION))
@@ -193,10 +194,15 @@ def _train(args) -> int:
 
 
 def _sample(args) -> int:
+    import time
+
     from .sample import generate_text, load_model
 
     model, tokenizer, _ = load_model(args.out_dir, args.device)
-    print(
+    start = time.perf_counter()
+    for k in range(args.num_samples):
+        if k:
+            print("\n" + "-" * 40)
         generate_text(
             model,
             tokenizer,
@@ -204,10 +210,14 @@ def _sample(args) -> int:
             args.max_new_tokens,
             args.temperature,
             args.top_k if args.top_k and args.top_k > 0 else None,
-            args.seed,
+            args.seed + k,
             args.device,
+            stream=lambda piece: (sys.stdout.write(piece), sys.stdout.flush()),
         )
-    )
+    print(flush=True)  # before the figure on stderr, so that a terminal shows them in order
+    seconds = time.perf_counter() - start
+    tokens = args.num_samples * args.max_new_tokens
+    print(f"{tokens} tokens in {seconds:.2f} s: {tokens / seconds:,.0f} tokens/s", file=sys.stderr)
     return 0
 
 

@@ -368,12 +368,17 @@ class GPT(nn.Module):
         return KVCache(len(self.blocks))
 
     def generate(
-        self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None, kv_cache: bool = True
+        self,
+        idx,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        kv_cache: bool = True,
+        on_token=None,
     ):
         """Continue each row of ``idx`` (B, T) by ``max_new_tokens`` sampled tokens; see ``generate``."""
-        return generate(
-            self, idx, max_new_tokens, temperature, top_k, block_size=self.config.block_size, kv_cache=kv_cache
-        )
+        block_size = self.config.block_size
+        return generate(self, idx, max_new_tokens, temperature, top_k, block_size, kv_cache, on_token)
 
 
 # -- sampling ------------------------------------------------------------------------------------------------
@@ -402,7 +407,16 @@ def top_k_filter(logits, k: int):
     return logits.masked_fill(logits < kth_largest, float("-inf"))
 
 
-def generate(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None, block_size=None, kv_cache=False):
+def generate(
+    model,
+    idx,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k=None,
+    block_size=None,
+    kv_cache=False,
+    on_token=None,
+):
     """Autoregressive sampling for any model whose forward gives ``(logits, loss)``.
 
     Each step feeds the last ``block_size`` tokens (all of them when None), takes the logits at the last
@@ -412,6 +426,7 @@ def generate(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k=No
     ``kv_cache`` (for a model with ``new_cache``): feed only the newest token, the keys and values of the
     others being cached, while the sequence fits in ``block_size``; once it is longer, every step crops the
     window as the uncached path does and fills a fresh cache with it. The tokens are the same either way.
+    ``on_token(idx_next)`` is called with each step's new tokens (B, 1), for streaming them out.
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature!r} (use top_k=1 for greedy decoding)")
@@ -434,4 +449,6 @@ def generate(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k=No
             probs = F.softmax(logits, dim=-1)
             idx_next = torch.multinomial(probs, num_samples=1)
             idx = torch.cat((idx, idx_next), dim=1)
+            if on_token is not None:
+                on_token(idx_next)
     return idx
