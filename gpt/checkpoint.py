@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import int8
+
 FORMAT = "tinygrad_edu-gpt-checkpoint"
 VERSION = 1
 FILENAME = "ckpt.npz"
@@ -43,6 +45,15 @@ def save_checkpoint(path: str | os.PathLike, *, model, optimizer=None, meta: dic
                     arrays[f"optim/{index}/{key}"] = _host(value)
                 else:
                     header["optimizer"]["scalars"].setdefault(str(index), {})[key] = value
+    return write_checkpoint(path, header, arrays)
+
+
+def write_checkpoint(path: str | os.PathLike, header: dict, arrays: dict) -> Path:
+    """Write ``arrays`` and ``header`` (with their checksum) as a checkpoint, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = dict(arrays)
+    header = dict(header, format=FORMAT, version=VERSION)
     header["sha256"] = _digest(arrays)  # of every array: read_checkpoint recomputes it
     arrays["__meta__"] = np.array(json.dumps(header))
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
@@ -103,8 +114,10 @@ def _digest(arrays: dict) -> str:
 
 
 def load_model_state(model, arrays: dict, path="checkpoint") -> None:
+    """Load the weights; int8 ones (``gpt quantize``) are expanded back to floats on the way."""
     from tinygrad_edu import tensor
 
+    arrays = int8.dequantize_arrays(arrays)
     state = {k[len("model/") :]: tensor(v) for k, v in arrays.items() if k.startswith("model/")}
     try:
         model.load_state_dict(state)

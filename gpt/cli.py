@@ -8,7 +8,7 @@ import dataclasses
 import importlib
 import sys
 
-from . import attention
+from . import attention, quantize
 from .arguments import ArgumentParser, first_line
 from .config import MODEL_FIELDS, PRESETS, TRAIN_FIELDS, build_config, parse_value
 
@@ -67,6 +67,7 @@ def _parser() -> ArgumentParser:
     sample.add_argument("--device", default="cpu")
 
     attention.add_arguments(commands.add_parser("attention", help=attention.DESCRIPTION))
+    quantize.add_arguments(commands.add_parser("quantize", help="an int8 copy of a trained run (Q8_0-style)"))
 
     experiment = commands.add_parser("experiment", help="run a lecture exercise or the ablation study")
     names = experiment.add_subparsers(dest="experiment", required=True, metavar="NAME")
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             return _sample(args)
         if args.command == "attention":
             return attention.run(args)
+        if args.command == "quantize":
+            return quantize.run(args)
         if args.command == "experiment":
             return importlib.import_module(EXPERIMENTS[args.experiment]).run(
                 args, raw[raw.index(args.experiment) + 1 :]
