@@ -1,9 +1,10 @@
 """``python -m benchmarks WHAT [options]`` (also ``gpt bench WHAT ...``): tinygrad_edu beside PyTorch.
 
-WHAT is one of ``ops``, ``train``, ``scaling``, ``profile``, ``peak`` or ``all`` (peak, ops, train, scaling,
-profile, in that order). Each writes ``<name>.json`` (every sample summary, the machine, versions, date, commit
-and the exact command), ``<name>.md`` (a table with the ratio ours / PyTorch in every row) and ``<name>.png``
-under ``--out`` (default ``benchmarks/results``). Without PyTorch everything runs, minus the PyTorch columns.
+WHAT is one of ``ops``, ``train``, ``scaling``, ``profile``, ``peak``, ``generate`` or ``all`` (peak, ops,
+train, scaling, profile, generate, in that order). Each writes ``<name>.json`` (every sample summary, the
+machine, versions, date, commit and the exact command), ``<name>.md`` (a table with the ratio ours / PyTorch
+in every row) and ``<name>.png`` under ``--out`` (default ``benchmarks/results``). Without PyTorch
+everything runs, minus the PyTorch columns.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from pathlib import Path
 
 from . import common
 
-COMMANDS = ("ops", "train", "scaling", "profile", "peak", "all")
-ALL_ORDER = ("peak", "ops", "train", "scaling", "profile")
+COMMANDS = ("ops", "train", "scaling", "profile", "peak", "generate", "all")
+ALL_ORDER = ("peak", "ops", "train", "scaling", "profile", "generate")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
             "scaling  step time and memory vs block size (64..1024) and width (64..768), log axes\n"
             "profile  per-op profile of one training step (forward, backward, optimizer, overhead)\n"
             "peak     the machine's float32 matmul FLOP/s (the 'peak' the other results refer to)\n"
+            "generate tokens/s of generation, with and without the key/value cache\n"
             "all      all of the above, one after the other"
         ),
     )
@@ -87,9 +89,9 @@ def _run(args, torch, threads: int) -> int:
     else:
         print(f"threads: NumPy BLAS {threads} ({args.machine['numpy_blas_threads_source']}), PyTorch {threads}")
 
-    from . import ops, peak, profile, scaling, train
+    from . import generate, ops, peak, profile, scaling, train
 
-    modules = {"peak": peak, "ops": ops, "train": train, "scaling": scaling, "profile": profile}
+    modules = {"peak": peak, "ops": ops, "train": train, "scaling": scaling, "profile": profile, "generate": generate}
     todo = ALL_ORDER if args.what == "all" else (args.what,)
     status = 0
     for what in todo:

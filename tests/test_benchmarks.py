@@ -12,7 +12,7 @@ import pytest
 from benchmarks import common, models
 from benchmarks.__main__ import main
 
-NAMES = ("peak", "ops", "train", "scaling", "profile")
+NAMES = ("peak", "ops", "train", "scaling", "profile", "generate")
 
 
 @pytest.fixture(scope="module")
