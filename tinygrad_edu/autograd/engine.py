@@ -16,6 +16,7 @@ accumulating into leaves, and skips the ops that lead to none of them.
 from __future__ import annotations
 
 import contextlib
+import functools
 
 from . import graph
 from .grad_mode import enable_grad
@@ -133,11 +134,10 @@ def _run(roots, seeds, retain_graph, create_graph, targets=None, stop_at_targets
                     continue
             graph.check_versions(op)
             if graph.backward_observers:
-                grad_inputs = graph.observed_backward(op, grad_outputs, _backward_of(op, grad_outputs, create_graph))
-            elif create_graph:
-                grad_inputs = differentiable_backward(op, grad_outputs, grad)
+                run = functools.partial(_op_backward, op, grad_outputs, create_graph)
+                grad_inputs = graph.observed_backward(op, grad_outputs, run)
             else:
-                grad_inputs = op._run_backward(grad_outputs)
+                grad_inputs = _op_backward(op, grad_outputs, create_graph)
             if len(grad_inputs) != len(op.inputs):
                 raise RuntimeError(
                     f"{op.name}.backward returned {len(grad_inputs)} gradients for {len(op.inputs)} inputs"
@@ -165,10 +165,11 @@ def _capture_outputs(op, grad_outputs, target_ids, captured) -> None:
             captured[target_ids[id(tensor)]] = grad
 
 
-def _backward_of(op, grad_outputs, create_graph):
+def _op_backward(op, grad_outputs, create_graph):
+    """One op's backward: on arrays (the fast path), or recorded on Tensors under ``create_graph``."""
     if create_graph:
-        return lambda: differentiable_backward(op, grad_outputs, grad)
-    return lambda: op._run_backward(grad_outputs)
+        return differentiable_backward(op, grad_outputs, grad)
+    return op._run_backward(grad_outputs)
 
 
 def _ops_leading_to(order, target_ids, stop) -> set:
