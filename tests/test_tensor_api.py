@@ -369,3 +369,28 @@ def test_torch_level_functions():
     assert torch.stack([x, x]).shape == (2, 2, 2)
     assert torch.where(x > 0, x, torch.zeros_like(x)).tolist() == [[1.0, 0.0], [3.0, 0.5]]
     assert torch.zeros_like(x).shape == x.shape and torch.ones_like(x).sum().item() == 4
+
+
+@pytest.mark.parametrize(
+    "index, shape",
+    [
+        ((0, slice(None), [1, 2]), (3, 2)),  # NumPy would give (2, 3): it counts the 0 as an advanced index
+        ((slice(None), 1, [0, 3]), (2, 2)),
+        ((Ellipsis, 0, [1, 1]), (2, 2)),
+        ((None, 0, [1]), (1, 1, 4)),
+        ((0, 1, [2]), (1,)),
+    ],
+)
+def test_integers_mixed_with_arrays_index_as_in_pytorch(index, shape):
+    """PyTorch applies integers first (like slices that drop their dim), then the arrays; so do we."""
+    values = np.arange(24.0).reshape(2, 3, 4)
+    x = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    out = x[index]
+    assert tuple(out.shape) == shape
+    basic = tuple(slice(None) if isinstance(p, list) else p for p in index)
+    rest = tuple(p if isinstance(p, list) else slice(None) for p in index if not isinstance(p, int))
+    np.testing.assert_array_equal(out.detach().numpy(), values[basic][rest])
+    out.sum().backward()
+    expected = np.zeros_like(values)
+    np.add.at(expected[basic], rest, 1.0)  # expected[basic] is a view (basic indexing), so this writes expected
+    np.testing.assert_array_equal(x.grad.numpy(), expected)

@@ -17,6 +17,26 @@ def convert_index(index):
     return _convert_index_part(index)
 
 
+def index_steps(index) -> tuple:
+    """The index as PyTorch applies it: one step, or two when integers and arrays are mixed.
+
+    NumPy counts a plain integer as an advanced index once an array is present, so ``x[0, :, [1]]`` moves the
+    broadcast dims to the front; PyTorch applies integers first, like slices that drop their dim. Then we do the
+    same: the integers, slices and new axes first, and the arrays on what is left."""
+    parts = index if isinstance(index, tuple) else (index,)
+    is_int = [isinstance(p, (int, numpy.integer)) and not isinstance(p, builtins.bool) for p in parts]
+    is_array = [hasattr(p, "ndim") and p.ndim > 0 for p in parts]
+    if not (any(is_int) and any(is_array)):
+        return (index,)
+    basic = tuple(slice(None) if array else p for p, array in zip(parts, is_array))
+    rest = tuple(
+        p if array else (Ellipsis if p is Ellipsis else slice(None))
+        for p, array, integer in zip(parts, is_array, is_int)
+        if not integer
+    )
+    return basic, rest
+
+
 def _convert_index_part(part):
     if isinstance(part, graph.tensor_type()):
         if part._data.dtype.kind == "f":

@@ -18,7 +18,7 @@ from .autograd.grad_mode import is_grad_enabled
 from .autograd.graph import apply
 from .creation import to_array
 from .hooks import add_hook
-from .indexing import convert_index, dim_index, dim_indices, numpy_aliases, shape_arg
+from .indexing import convert_index, dim_index, dim_indices, index_steps, numpy_aliases, shape_arg
 from .ops import elementwise, movement, nn_ops, reduce
 from .printing import host, tensor_repr
 from .promotion import array_of, as_float, binary, same_device
@@ -726,7 +726,10 @@ class Tensor:
         return self.split(-(-length // chunks), dim)
 
     def __getitem__(self, index):
-        index = convert_index(index)
+        steps = index_steps(convert_index(index))
+        if len(steps) == 2:  # integers mixed with arrays: integers first, as PyTorch does
+            return self[steps[0]][steps[1]]
+        index = steps[0]
         if not (self.requires_grad and is_grad_enabled()):
             try:
                 return Tensor._wrap(self._data[index], self.device)
