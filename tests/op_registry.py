@@ -606,6 +606,19 @@ def gelu_composed(m, x, approximate="none"):
     return x * 0.5 * (1 + (x * (1 / math.sqrt(2))).erf())
 
 
+def _np_index_as_torch(x, index):
+    """``x[index]`` by PyTorch's rule, in NumPy: integers are applied first (as slices that drop their dim), then
+    the arrays; NumPy alone would count an integer beside an array as an advanced index."""
+    parts = index if isinstance(index, tuple) else (index,)
+    arrays = [isinstance(p, np.ndarray) and p.ndim > 0 for p in parts]
+    integers = [isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in parts]
+    if not (any(arrays) and any(integers)):
+        return x[index]
+    first = tuple(slice(None) if a else p for p, a in zip(parts, arrays))
+    then = tuple(p if a else (p if p is Ellipsis else slice(None)) for p, a, n in zip(parts, arrays, integers) if not n)
+    return x[first][then]
+
+
 def _np_softmax(x, axis):
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
@@ -838,7 +851,7 @@ REGISTRY: tuple[OpInfo, ...] = (
     OpInfo("chunk", method("chunk"), one_tensor(min_dims=1, params=_chunks), ("Tensor.chunk",),
            {"torch.chunk": None}, **_ZERO),
     OpInfo("getitem", lambda m, x, index: x[index], index_sample(), ("Tensor.__getitem__",),
-           numpy_ref=lambda x, index: x[index], **_ZERO),
+           numpy_ref=lambda x, index: _np_index_as_torch(x, index), **_ZERO),
     OpInfo("getitem.repeated", lambda m, x, index: x[index], repeated_index_sample(), ("Tensor.__getitem__",),
            numpy_ref=lambda x, index: x[index], **_ZERO),
     OpInfo("getitem.bool_mask", lambda m, x, mask: x[mask], bool_mask_sample(), ("Tensor.__getitem__",),
