@@ -35,7 +35,9 @@ def _generators(preset: str, new_tokens: int, device: str, torch) -> dict:
     }
     if common.torch_on(torch, device):
         theirs = model_module("torch").GPT(config)
-        theirs.load_state_dict({k: torch.from_numpy(np.array(v.numpy())) for k, v in ours.state_dict().items()})
+        theirs.load_state_dict(
+            {k: torch.from_numpy(np.array(v.detach().cpu().numpy())) for k, v in ours.state_dict().items()}
+        )
         theirs.to(device)
         tprompt = torch.tensor([[1]], device=device)
         for kv, suffix in ((False, ""), (True, "+cache")):

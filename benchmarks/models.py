@@ -115,7 +115,7 @@ class OursStep(_Step):
         self._use_batches(tg, setup, device, batches)
 
     def state_dict_numpy(self) -> dict:
-        return {k: v.numpy() for k, v in self.model.state_dict().items()}
+        return {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}  # from any device
 
 
 class TorchStep(_Step):

@@ -35,9 +35,13 @@ PHASES = ("forward", "backward", "clip_grad_norm_", "optimizer.step", "zero_grad
 
 
 class OpProfiler:
-    """Context manager that records exclusive time and calls per op class, forward and backward."""
+    """Context manager that records exclusive time and calls per op class, forward and backward.
 
-    def __init__(self):
+    ``sync`` waits for the device (``tinygrad_edu.cuda.synchronize`` on a GPU): called before and after each
+    op, so that an op is charged for its own kernels, not for the queue it found or left behind."""
+
+    def __init__(self, sync=lambda: None):
+        self.sync = sync
         self.forward = defaultdict(lambda: [0.0, 0])  # op name -> [seconds, calls]
         self.backward = defaultdict(lambda: [0.0, 0])
         self._stack: list[float] = []
@@ -53,10 +57,12 @@ class OpProfiler:
             if prof._in_backward or prof.phase != "forward":
                 return run()
             prof._stack.append(0.0)
+            prof.sync()
             t0 = time.perf_counter()
             try:
                 return run()
             finally:
+                prof.sync()
                 elapsed = time.perf_counter() - t0
                 children = prof._stack.pop()
                 entry = prof.forward[op_class.__name__]
@@ -68,10 +74,12 @@ class OpProfiler:
         def backward(op, grad_outputs, run):
             outer = prof._in_backward
             prof._in_backward = True
+            prof.sync()
             t0 = time.perf_counter()
             try:
                 return run()
             finally:
+                prof.sync()
                 elapsed = time.perf_counter() - t0
                 prof._in_backward = outer
                 if not outer:
@@ -145,7 +153,7 @@ def profile_preset(preset: str, setup: dict, args, torch_ok: bool) -> dict:
         for impl, step in steps.items():
             plain[impl].append(phased_step(step, syncs[impl]))
     profiled = []
-    with OpProfiler() as prof:
+    with OpProfiler(sync=syncs["ours"]) as prof:
         for _ in range(n):
             profiled.append(phased_step(steps["ours"], syncs["ours"], prof))
     phases = {impl: _median_phases(s) for impl, s in plain.items()}

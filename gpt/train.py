@@ -84,12 +84,12 @@ def estimate_loss(model: GPT, splits: dict, cfg: TrainConfig, it: int) -> dict:
     with eval_mode(model):
         for name, batches in splits.items():
             rng = np.random.default_rng([cfg.seed, it, 0 if name == "train" else 1])
-            losses = np.empty(cfg.eval_iters)
-            for k in range(cfg.eval_iters):
+            total = None  # summed on the device, in float64, and read once: one sync per split, not per batch
+            for _ in range(cfg.eval_iters):
                 x, y = batches.sample(rng)
                 _, loss = model(x, y)
-                losses[k] = loss.item()
-            out[name] = float(losses.mean())
+                total = loss.double() if total is None else total + loss.double()
+            out[name] = (total / cfg.eval_iters).item()
     return out
 
 
@@ -124,6 +124,8 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
         ckpt.load_model_state(model, arrays, ckpt_path)
         ckpt.load_optimizer_state(optimizer, header, arrays)
         torch.set_rng_state(header["rng"]["engine"])
+        if "cuda" in header["rng"]:  # dropout on a GPU draws from the CUDA generator
+            torch.cuda.set_rng_state(header["rng"]["cuda"])
         batch_rng.bit_generator.state = header["rng"]["batches"]
         start_iter, elapsed_before = header["iter"], header["elapsed_s"]
         best_val = header.get("best_val_loss", math.inf)
@@ -202,7 +204,11 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
                     "train_config": cfg.to_dict(),
                     "tokenizer": dataset.tokenizer.to_dict(),
                     "code_version": torch.__version__,
-                    "rng": {"engine": torch.get_rng_state(), "batches": batch_rng.bit_generator.state},
+                    "rng": {
+                        "engine": torch.get_rng_state(),
+                        "batches": batch_rng.bit_generator.state,
+                        **({"cuda": torch.cuda.get_rng_state()} if torch.device(cfg.device).type == "cuda" else {}),
+                    },
                 }
                 try:
                     ckpt.save_checkpoint(ckpt_path, model=model, optimizer=optimizer, meta=meta)
@@ -221,17 +227,17 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
             _, loss = model(x, y)
             # the mean over micro-batches: each contributes 1/steps of the gradient of the full batch
             (loss / cfg.gradient_accumulation_steps).backward()
-        if cfg.grad_clip:  # the norm is computed on the host anyway: checking it costs nothing
-            norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
-        else:
-            norm = loss.item()
-        if not math.isfinite(norm):
-            what = "gradient norm" if cfg.grad_clip else "loss"
-            if cfg.on_nonfinite == "stop":
-                raise NonFiniteLoss(
-                    f"iteration {it}: the {what} is {norm} (learning rate {lr:.3g}); {_kept(ckpt_path, cfg)}. "
-                    "Lower --learning-rate, or pass --on-nonfinite skip to skip such steps"
-                )
+        watched = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip else loss.detach()
+        what = "gradient norm" if cfg.grad_clip else "loss"
+        if cfg.on_nonfinite == "stop":
+            # checked on the device: at once on the CPU; on a GPU at the next sync (the next log or evaluation,
+            # which comes before any checkpoint is written), so a step that does not log waits for nothing
+            torch.assert_async(watched.isfinite(), lambda it=it, lr=lr, watched=watched, what=what: NonFiniteLoss(
+                f"iteration {it}: the {what} is {watched.item()} (learning rate {lr:.3g}); {_kept(ckpt_path, cfg)}. "
+                "Lower --learning-rate, or pass --on-nonfinite skip to skip such steps"
+            ))  # fmt: skip
+            optimizer.step()
+        elif not math.isfinite(norm := watched.item()):  # skipping has to know before the update: one sync
             skipped += 1
             _write(progress, log, f"step {it}: {what} is {norm}, update skipped ({skipped} so far)")
         else:

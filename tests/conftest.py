@@ -8,7 +8,23 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-import tinygrad_edu
+
+def _gpu_present() -> bool:
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+# The `cuda` device runs on a GPU where there is one, and on the strict stand-in elsewhere (simulated CuPy:
+# tinygrad_edu/simulated_cuda.py), so that every device test runs on both sides in CI too. Set
+# TINYGRAD_EDU_CUDA=off to test the CPU alone; subprocesses inherit the choice.
+if "TINYGRAD_EDU_CUDA" not in os.environ and not _gpu_present():
+    os.environ["TINYGRAD_EDU_CUDA"] = "sim"
+
+import tinygrad_edu  # noqa: E402 - after the device choice above
 
 # `ci`: derandomized, so a CI failure is reproducible; `thorough`: many more examples for long local runs.
 settings.register_profile(
@@ -18,7 +34,7 @@ settings.register_profile("dev", max_examples=25, deadline=None, suppress_health
 settings.register_profile("thorough", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
-CUDA_SKIP_REASON = "CUDA is not available (no CuPy or no NVIDIA GPU): CUDA tests skipped"
+CUDA_SKIP_REASON = "CUDA is off (TINYGRAD_EDU_CUDA=off, or no CuPy and no GPU): CUDA tests skipped"
 DEVICES = [
     "cpu",
     pytest.param("cuda", marks=pytest.mark.skipif(not tinygrad_edu.cuda.is_available(), reason=CUDA_SKIP_REASON)),
@@ -27,7 +43,7 @@ DEVICES = [
 
 @pytest.fixture(params=DEVICES)
 def device(request):
-    """Run a test once per device: cpu always, cuda when a GPU is present (one clear skip reason otherwise)."""
+    """Run a test once per device: cpu always; cuda on the GPU, or on the stand-in where there is none."""
     return request.param
 
 
@@ -68,3 +84,4 @@ def shakespeare_file():
 @pytest.fixture(autouse=True)
 def _seed_engine():
     tinygrad_edu.manual_seed(0)
+    tinygrad_edu.backend._pending_checks.clear()  # a test that left a failed device check does not fail the next

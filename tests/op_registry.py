@@ -694,6 +694,13 @@ def _dropout(m, x, p):
 
 _ZERO = {"second_derivative_zero_almost_everywhere": True}
 _UNARY_FLOATS = elementwise(floats())
+
+
+def _inf_and_nan(x):
+    """x where positive, inf in (-1, 0], nan below: all three kinds of value for isfinite, with no warnings."""
+    return x.masked_fill(x <= 0, float("inf")).masked_fill(x < -1, float("nan"))
+
+
 _BINARY_FLOATS = elementwise(floats(), floats())
 _KINK_FREE_PAIR = elementwise(grid(0.1), grid(0.1, offset=0.05))  # two grids that never meet: no ties
 _CAST = {"eps": 0.25, "keeps_dtype": False, "dtypes": ("float64",), **_ZERO}
@@ -912,6 +919,9 @@ REGISTRY: tuple[OpInfo, ...] = (
     OpInfo("logical_not", lambda m, x: (x > 0).logical_not(), _UNARY_FLOATS, ("Tensor.logical_not",),
            {"torch.logical_not": lambda m, x: m.logical_not(x > 0)}, differentiable=False,
            numpy_ref=lambda x: x <= 0),
+    OpInfo("isfinite", lambda m, x: _inf_and_nan(x).isfinite(), _UNARY_FLOATS, ("Tensor.isfinite",),
+           {"torch.isfinite": lambda m, x: m.isfinite(_inf_and_nan(x))}, differentiable=False,
+           numpy_ref=lambda x: x > 0),
     OpInfo("all", lambda m, x: (x > 0).all(), _UNARY_FLOATS, ("Tensor.all",),
            {"torch.all": lambda m, x: m.all(x > 0)}, differentiable=False, numpy_ref=lambda x: np.all(x > 0)),
     OpInfo("any", lambda m, x: (x > 0).any(), _UNARY_FLOATS, ("Tensor.any",),
@@ -1065,7 +1075,7 @@ def upstream_gradients(lib: Library, outputs, seed: int, device="cpu"):
         if is_float(o):
             g = rng.standard_normal(tuple(o.shape)).astype(to_numpy(o).dtype)
             if o.requires_grad:
-                pairs.append((o, lib.constant(g, device, g.dtype)))
+                pairs.append((o, lib.constant(g, str(o.device), g.dtype)))  # where the output is (x.cpu())
     return pairs
 
 

@@ -45,7 +45,9 @@ WITH_TORCH = tuple(e for e in DIFFERENTIABLE if e.no_torch is None)
 def _exact_upstream(outputs, seed: int):
     """Upstream gradients that are multiples of 1/8, for the casts: v ± eps stays exact in float16 too."""
     rng = np.random.default_rng(seed)
-    return [TG.tensor(np.asarray(rng.integers(-8, 9, tuple(o.shape)) / 8)) for o in outputs if is_float(o)]
+    return [
+        TG.tensor(np.asarray(rng.integers(-8, 9, tuple(o.shape)) / 8), device=o.device) for o in outputs if is_float(o)
+    ]
 
 
 @parametrize(DIFFERENTIABLE, "gradgradcheck")

@@ -63,6 +63,8 @@ def test_backward_keeps_shapes_and_dtypes_mutates_nothing_and_shares_no_memory(d
     others = [t._data for t in leaves + upstream]
     for i, g in enumerate(grads):
         for j, other in enumerate(grads[i + 1 :] + others):
+            if type(g) is not type(other):  # x.cpu(): an upstream gradient on the host, a gradient on the device
+                continue
             assert not xp.shares_memory(g, other), f"the gradient of input {i} shares memory with array {j}"
 
 

@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "tinygrad_edu"
 
 LAYERS = [
-    ("arrays", ("backend", "dtypes", "cuda", "hooks")),
+    ("arrays", ("backend", "dtypes", "cuda", "hooks", "simulated_cuda")),
     ("ops", ("ops",)),
     ("autograd", ("autograd",)),
     ("tensor", ("tensor", "creation", "indexing", "promotion", "printing", "factories")),

@@ -21,8 +21,8 @@ def data_dir(prepared_shakespeare):
     return prepared_shakespeare[0]
 
 
-def tiny_run(data_dir, out_dir, **overrides):
-    values = dict(data_dir=str(data_dir), out_dir=str(out_dir), progress=False, sample_chars=0)
+def tiny_run(data_dir, out_dir, device="cpu", **overrides):
+    values = dict(data_dir=str(data_dir), out_dir=str(out_dir), progress=False, sample_chars=0, device=device)
     values.update(overrides)
     return build_config("tiny", values)
 
@@ -31,8 +31,10 @@ def read_log(out_dir):
     return [json.loads(line) for line in (out_dir / "log.jsonl").read_text().splitlines()]
 
 
-def test_training_lowers_the_loss_and_logs_each_evaluation(data_dir, tmp_path):
-    result = train(tiny_run(data_dir, tmp_path, max_iters=40, eval_interval=20, eval_iters=4), log=lambda *_: None)
+def test_training_lowers_the_loss_and_logs_each_evaluation(device, data_dir, tmp_path):
+    result = train(
+        tiny_run(data_dir, tmp_path, device, max_iters=40, eval_interval=20, eval_iters=4), log=lambda *_: None
+    )
     log = read_log(tmp_path)
     assert [r["iter"] for r in log] == [0, 20, 40]
     assert set(log[0]) == {"iter", "train_loss", "val_loss", "lr", "elapsed_s", "tokens_per_s"}
@@ -42,42 +44,44 @@ def test_training_lowers_the_loss_and_logs_each_evaluation(data_dir, tmp_path):
     assert (tmp_path / ckpt.FILENAME).is_file()
 
 
-def test_resume_gives_the_same_losses_as_an_uninterrupted_run(data_dir, tmp_path):
+def test_resume_gives_the_same_losses_as_an_uninterrupted_run(device, data_dir, tmp_path):
     """Stop at iteration 10, resume to 20: every logged loss equals the run that never stopped."""
     common = dict(lr_decay_iters=20, eval_interval=5, eval_iters=3, dropout=0.1)
-    train(tiny_run(data_dir, tmp_path / "straight", max_iters=20, **common), log=lambda *_: None)
-    train(tiny_run(data_dir, tmp_path / "split", max_iters=10, **common), log=lambda *_: None)
-    train(tiny_run(data_dir, tmp_path / "split", max_iters=20, **common), resume=True, log=lambda *_: None)
+    train(tiny_run(data_dir, tmp_path / "straight", device, max_iters=20, **common), log=lambda *_: None)
+    train(tiny_run(data_dir, tmp_path / "split", device, max_iters=10, **common), log=lambda *_: None)
+    train(tiny_run(data_dir, tmp_path / "split", device, max_iters=20, **common), resume=True, log=lambda *_: None)
     straight, split = read_log(tmp_path / "straight"), read_log(tmp_path / "split")
     assert [r["iter"] for r in split] == [r["iter"] for r in straight] == [0, 5, 10, 15, 20]
     for a, b in zip(straight, split):
         assert (a["train_loss"], a["val_loss"]) == (b["train_loss"], b["val_loss"])
 
 
-def test_same_seed_same_run_and_other_seed_differs(data_dir, tmp_path):
+def test_same_seed_same_run_and_other_seed_differs(device, data_dir, tmp_path):
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
-        train(tiny_run(data_dir, tmp_path / name, max_iters=10, eval_interval=10, seed=seed), log=lambda *_: None)
+        train(
+            tiny_run(data_dir, tmp_path / name, device, max_iters=10, eval_interval=10, seed=seed), log=lambda *_: None
+        )
     a, b, c = (read_log(tmp_path / n)[-1]["train_loss"] for n in "abc")
     assert a == b and a != c
 
 
-def test_gradient_accumulation_matches_one_large_batch(data_dir, tmp_path):
+def test_gradient_accumulation_matches_one_large_batch(device, data_dir, tmp_path):
     """Two micro-batches of 4 accumulate the same gradient as the mean over the 8 examples."""
-    run = tiny_run(data_dir, tmp_path, dtype="float64")
+    run = tiny_run(data_dir, tmp_path, device, dtype="float64")
     from gpt.model import GPT, GPTConfig
 
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=65, **run.model)).double()
+    model = GPT(GPTConfig(vocab_size=65, **run.model)).to(device, torch.float64)
     rng = np.random.default_rng(0)
-    x = torch.tensor(rng.integers(0, 65, size=(8, 16)))
-    y = torch.tensor(rng.integers(0, 65, size=(8, 16)))
+    x = torch.tensor(rng.integers(0, 65, size=(8, 16)), device=device)
+    y = torch.tensor(rng.integers(0, 65, size=(8, 16)), device=device)
     model(x, y)[1].backward()
-    full = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
+    full = {n: p.grad.cpu().numpy().copy() for n, p in model.named_parameters()}
     model.zero_grad()
     for half in (slice(0, 4), slice(4, 8)):
         (model(x[half], y[half])[1] / 2).backward()
     for n, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), full[n], rtol=1e-10, atol=1e-14, err_msg=n)
+        np.testing.assert_allclose(p.grad.cpu().numpy(), full[n], rtol=1e-10, atol=1e-14, err_msg=n)
 
 
 def test_learning_rate_schedule_warms_up_then_decays_to_min_lr():
@@ -101,8 +105,8 @@ def test_weight_decay_applies_to_matrices_only():
     assert len(decayed["params"]) + len(plain["params"]) == len(list(model.parameters()))
 
 
-def test_checkpoint_is_atomic_and_loads_without_pickle(data_dir, tmp_path):
-    train(tiny_run(data_dir, tmp_path, max_iters=5, eval_interval=5), log=lambda *_: None)
+def test_checkpoint_is_atomic_and_loads_without_pickle(device, data_dir, tmp_path):
+    train(tiny_run(data_dir, tmp_path, device, max_iters=5, eval_interval=5), log=lambda *_: None)
     path = tmp_path / ckpt.FILENAME
     with np.load(path, allow_pickle=False) as archive:  # would raise if any entry needed pickle
         assert "__meta__" in archive.files and any(k.startswith("optim/") for k in archive.files)
@@ -111,8 +115,8 @@ def test_checkpoint_is_atomic_and_loads_without_pickle(data_dir, tmp_path):
     assert header["iter"] == 5 and header["tokenizer"]["chars"][0] == "\n" and len(header["tokenizer"]["chars"]) == 65
 
 
-def test_a_failed_write_keeps_the_previous_checkpoint(data_dir, tmp_path, monkeypatch):
-    train(tiny_run(data_dir, tmp_path, max_iters=5, eval_interval=5), log=lambda *_: None)
+def test_a_failed_write_keeps_the_previous_checkpoint(device, data_dir, tmp_path, monkeypatch):
+    train(tiny_run(data_dir, tmp_path, device, max_iters=5, eval_interval=5), log=lambda *_: None)
     path = tmp_path / ckpt.FILENAME
     before = path.read_bytes()
 
@@ -130,14 +134,14 @@ def test_a_failed_write_keeps_the_previous_checkpoint(data_dir, tmp_path, monkey
     with pytest.raises(
         ckpt.CheckpointError, match=r"could not write the checkpoint .*No space left.*previous one is kept"
     ):
-        train(tiny_run(data_dir, tmp_path, max_iters=10, eval_interval=5), resume=True, log=lambda *_: None)
+        train(tiny_run(data_dir, tmp_path, device, max_iters=10, eval_interval=5), resume=True, log=lambda *_: None)
     assert path.read_bytes() == before
 
 
-def test_resuming_with_another_model_config_is_a_clear_error(data_dir, tmp_path):
-    train(tiny_run(data_dir, tmp_path, max_iters=5, eval_interval=5), log=lambda *_: None)
+def test_resuming_with_another_model_config_is_a_clear_error(device, data_dir, tmp_path):
+    train(tiny_run(data_dir, tmp_path, device, max_iters=5, eval_interval=5), log=lambda *_: None)
     with pytest.raises(ckpt.CheckpointError, match=r"n_embd: 16 -> 32"):
-        train(tiny_run(data_dir, tmp_path, max_iters=10, n_embd=32), resume=True, log=lambda *_: None)
+        train(tiny_run(data_dir, tmp_path, device, max_iters=10, n_embd=32), resume=True, log=lambda *_: None)
 
 
 def test_resuming_with_another_dataset_vocabulary_or_code_version_is_a_clear_error(data_dir, tmp_path, monkeypatch):
@@ -255,8 +259,8 @@ def test_sampling_a_character_outside_the_vocabulary_names_it(data_dir, tmp_path
         generate_text(model, tokenizer, "ROMEO@", max_new_tokens=5)
 
 
-def test_resuming_a_finished_run_says_so_and_succeeds(data_dir, tmp_path, capsys):
-    run = tiny_run(data_dir, tmp_path, max_iters=4, eval_interval=2, eval_iters=2)
+def test_resuming_a_finished_run_says_so_and_succeeds(device, data_dir, tmp_path, capsys):
+    run = tiny_run(data_dir, tmp_path, device, max_iters=4, eval_interval=2, eval_iters=2)
     train(run, log=lambda *_: None)
     before = (tmp_path / ckpt.FILENAME).read_bytes()
     lines = []
@@ -270,29 +274,29 @@ def test_resuming_a_finished_run_says_so_and_succeeds(data_dir, tmp_path, capsys
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow to inf and nan is the point of the test
-def test_a_nonfinite_loss_stops_training_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
+def test_a_nonfinite_loss_stops_training_and_keeps_the_last_good_checkpoint(device, data_dir, tmp_path):
     from gpt.train import NonFiniteLoss
 
     settings = dict(max_iters=6, eval_interval=3, eval_iters=2, warmup_iters=0, decay_lr=False)
-    train(tiny_run(data_dir, tmp_path, **settings), log=lambda *_: None)  # a good run: its checkpoint at 6
+    train(tiny_run(data_dir, tmp_path, device, **settings), log=lambda *_: None)  # a good run: its checkpoint at 6
     good = (tmp_path / ckpt.FILENAME).read_bytes()
     absurd = dict(settings, max_iters=12, learning_rate=1e30, grad_clip=0.0)  # no clipping: the loss blows up
     with pytest.raises(NonFiniteLoss, match=r"iteration \d+: the (loss|evaluated loss) is .*checkpoint.*is kept"):
-        train(tiny_run(data_dir, tmp_path, **absurd), resume=True, log=lambda *_: None)
+        train(tiny_run(data_dir, tmp_path, device, **absurd), resume=True, log=lambda *_: None)
     assert (tmp_path / ckpt.FILENAME).read_bytes() == good
 
 
-def test_on_nonfinite_skip_skips_those_updates_and_keeps_the_weights_finite(data_dir, tmp_path):
+def test_on_nonfinite_skip_skips_those_updates_and_keeps_the_weights_finite(device, data_dir, tmp_path):
     import tinygrad_edu as tg
 
-    run = tiny_run(data_dir, tmp_path, max_iters=5, eval_interval=5, eval_iters=1, on_nonfinite="skip")
+    run = tiny_run(data_dir, tmp_path, device, max_iters=5, eval_interval=5, eval_iters=1, on_nonfinite="skip")
     original = tg.nn.utils.clip_grad_norm_
     calls = []
 
     def poisoned(parameters, max_norm, *args, **kwargs):  # the third step's gradient is NaN
         calls.append(1)
         norm = original(parameters, max_norm, *args, **kwargs)
-        return tg.tensor(float("nan")) if len(calls) == 3 else norm
+        return tg.tensor(float("nan"), device=norm.device) if len(calls) == 3 else norm
 
     tg.nn.utils.clip_grad_norm_ = poisoned
     try:
@@ -300,7 +304,7 @@ def test_on_nonfinite_skip_skips_those_updates_and_keeps_the_weights_finite(data
     finally:
         tg.nn.utils.clip_grad_norm_ = original
     assert result.skipped_steps == 1 and math.isfinite(result.val_loss)
-    assert all(np.isfinite(p.detach().numpy()).all() for p in result.model.parameters())
+    assert all(np.isfinite(p.detach().cpu().numpy()).all() for p in result.model.parameters())
 
 
 def test_sample_refuses_a_negative_length(tmp_path, capsys):

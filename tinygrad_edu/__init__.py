@@ -7,6 +7,7 @@ from tinygrad_edu.nn import functional as F
 
 from . import autograd, cuda, dtypes, nn, optim  # noqa: E402,I001 - nn and optim build on everything above
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from . import backend
 from .backend import device, get_rng_state, set_rng_state
 from .dtypes import (
     bool,
@@ -119,6 +120,7 @@ for _name in (
     "all",
     "any",
     "logical_not",
+    "isfinite",
 ):
     globals()[_name] = _unary(_name)
 del _name
@@ -149,3 +151,18 @@ def bmm(input, mat2):
 
 
 mm = bmm
+
+
+def assert_async(condition: Tensor, error) -> None:
+    """Raise ``error()`` unless the one-element bool tensor ``condition`` is true, without waiting for the GPU.
+
+    On the CPU it raises at once. On CUDA the check stays on the device and raises at the next read of a device
+    value by the host (``.item()``, ``.tolist()``, ``.cpu()``, printing), as PyTorch's ``torch._assert_async``
+    raises at the next sync: a training loop can check every step and still sync only when it logs.
+    ``error`` is an exception or a function that returns one (called only when the check fails)."""
+    if condition.dtype != dtypes.bool or condition.numel() != 1:
+        raise TypeError(
+            f"assert_async: condition must be a bool tensor with one element, got {condition.dtype} "
+            f"of shape {tuple(condition.shape)}"
+        )
+    backend.check(~condition._data.reshape(()), error if callable(error) else lambda: error)

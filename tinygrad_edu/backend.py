@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 
 import numpy
 
@@ -67,8 +68,19 @@ def canonical(dev) -> device:
     return dev
 
 
+def simulated() -> bool:
+    """True when ``TINYGRAD_EDU_CUDA=sim`` puts the strict stand-in (``simulated_cuda``) behind ``cuda``."""
+    return os.environ.get("TINYGRAD_EDU_CUDA", "").lower() == "sim"
+
+
 @functools.cache
 def _cupy():
+    """CuPy, or the stand-in (``TINYGRAD_EDU_CUDA=sim``), or None (no GPU, or ``TINYGRAD_EDU_CUDA=off``)."""
+    choice = os.environ.get("TINYGRAD_EDU_CUDA", "").lower()
+    if choice == "sim":
+        return importlib.import_module("tinygrad_edu.simulated_cuda")
+    if choice == "off":
+        return None
     try:
         cupy = importlib.import_module("cupy")
         if cupy.cuda.runtime.getDeviceCount() < 1:
@@ -108,14 +120,74 @@ def device_of(array) -> device:
 def to_device(array, dev: device):
     """Copy an array to a device (a no-op when it is already there)."""
     if dev.type == "cpu":
-        return array.get() if not isinstance(array, (numpy.ndarray, numpy.generic)) else array
+        return to_host(array)
     return array_module(dev).asarray(array)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Reading device values on the host, and the checks that wait for it.
+#
+# A check of device values (is every index in range?) needs the values on the host, and moving them there
+# makes the host wait for the GPU: a sync, which in a training step costs more than the check. So a check on a
+# device array is kept pending, and rides along with the next transfer to the host, in the same copy; a failed
+# check raises there, as PyTorch's CUDA asserts surface at the next sync. On the CPU checks raise at once.
+
+_pending_checks: list = []  # (0-d bool device array: the check failed, () -> the exception to raise)
+_MAX_PENDING = 16
+
+
+def check(failed, error) -> None:
+    """Raise ``error()`` if the 0-d bool array ``failed`` is true: now on the CPU, at the next host read on CUDA."""
+    if isinstance(failed, (numpy.ndarray, numpy.generic, bool)):
+        if failed:
+            raise error()
+        return
+    _pending_checks.append((failed, error))
+    if len(_pending_checks) > _MAX_PENDING:  # fold them into one, so that a loop that never reads stays bounded
+        flags, errors = zip(*_pending_checks)
+        xp = array_module(device("cuda"))
+        combined = xp.stack(flags).any()
+        _pending_checks[:] = [(combined, lambda: _first_error(flags, errors))]
+
+
+def _first_error(flags, errors):
+    for flag, error in zip(flags, errors):
+        if flag.item():
+            return error()
+    return RuntimeError("a pending device check failed")  # unreachable: the combined flag said one did
+
+
+def to_host(array) -> numpy.ndarray:
+    """A NumPy array of ``array``'s values: the one place device values cross to the host (one copy, one sync,
+    which also carries the pending checks' flags)."""
+    if isinstance(array, (numpy.ndarray, numpy.generic)):
+        return array
+    if not _pending_checks:
+        return array.get()
+    flags, errors = zip(*_pending_checks)
+    _pending_checks.clear()
+    xp = array_module(device("cuda"))
+    # one transfer: the array's bytes, then one byte per check
+    payload = xp.ascontiguousarray(array).reshape(-1).view(xp.uint8)
+    packed = xp.concatenate([payload, xp.stack(flags).astype(xp.uint8)]).get()
+    failed = packed[payload.size :]
+    for flag, error in zip(failed, errors):
+        if flag:
+            raise error()
+    return packed[: payload.size].view(array.dtype).reshape(array.shape)
+
+
+def pending_checks() -> int:
+    """How many device checks wait for the next host read (for tests)."""
+    return len(_pending_checks)
 
 
 def special(dev: device):
     """The module with ``erf`` for a device: ``scipy.special`` on the CPU, ``cupyx.scipy.special`` on CUDA."""
     if dev.type == "cpu":
         return importlib.import_module("scipy.special")
+    if simulated():
+        return array_module(dev).special
     return importlib.import_module("cupyx.scipy.special")
 
 
@@ -138,8 +210,43 @@ def generator(dev: device):
 def _new_generator(dev: device, seed):
     if dev.type == "cpu":
         return numpy.random.Generator(numpy.random.PCG64(seed))
-    cupy = array_module(dev)
-    return cupy.random.Generator(cupy.random.XORWOW(seed))
+    return CountingGenerator(array_module(dev), seed)
+
+
+class CountingGenerator:
+    """A GPU generator whose whole state is two numbers, (seed, draws), so that a checkpoint can store it.
+
+    CuPy's bit generators keep their state in device memory with no way to save or restore it. Here each draw
+    (one call of ``random``, ``standard_normal``, ``integers`` or ``uniform``) comes from a fresh counter-based
+    Philox stream keyed by (seed, number of draws so far), as PyTorch's CUDA generator keys Philox by
+    (seed, offset): restoring the two numbers replays every later draw exactly.
+    """
+
+    DRAWS = ("random", "standard_normal", "integers", "uniform")
+
+    def __init__(self, xp, seed=None):
+        self._xp = xp
+        self.seed = int(numpy.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
+        self.draws = 0
+
+    def _stream(self):
+        # SeedSequence mixes (seed, draw) into a well-spread 63-bit key: nearby pairs give unrelated streams
+        key = int(numpy.random.SeedSequence([self.seed, self.draws]).generate_state(1, numpy.uint64)[0] >> 1)
+        self.draws += 1
+        return self._xp.random.Generator(self._xp.random.Philox4x3210(key))
+
+    def __getattr__(self, name):
+        if name not in CountingGenerator.DRAWS:
+            raise AttributeError(f"the CUDA generator has no {name!r}: it draws {', '.join(self.DRAWS)}")
+        return lambda *args, **kwargs: getattr(self._stream(), name)(*args, **kwargs)
+
+    @property
+    def state(self) -> dict:
+        return {"seed": self.seed, "draws": self.draws}
+
+    @state.setter
+    def state(self, value: dict) -> None:
+        self.seed, self.draws = int(value["seed"]), int(value["draws"])
 
 
 def manual_seed(seed: int) -> None:
@@ -149,10 +256,15 @@ def manual_seed(seed: int) -> None:
         _generators[dev] = _new_generator(dev, _seed[0])
 
 
-def get_rng_state() -> dict:
-    """The CPU generator's state as plain JSON-serialisable data (for checkpoints)."""
-    return generator(CPU).bit_generator.state
+def get_rng_state(dev: device = CPU) -> dict:
+    """A device generator's state as plain JSON-serialisable data (for checkpoints)."""
+    gen = generator(canonical(dev))
+    return gen.state if isinstance(gen, CountingGenerator) else gen.bit_generator.state
 
 
-def set_rng_state(state: dict) -> None:
-    generator(CPU).bit_generator.state = state
+def set_rng_state(state: dict, dev: device = CPU) -> None:
+    gen = generator(canonical(dev))
+    if isinstance(gen, CountingGenerator):
+        gen.state = state
+    else:
+        gen.bit_generator.state = state

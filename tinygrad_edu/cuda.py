@@ -6,8 +6,20 @@ from . import backend
 
 
 def is_available() -> bool:
-    """True when CuPy imports and sees at least one NVIDIA GPU."""
+    """True when CuPy imports and sees at least one NVIDIA GPU (or the stand-in is on: ``is_simulated()``)."""
     return backend.cuda_available()
+
+
+def is_simulated() -> bool:
+    """True when ``cuda`` runs on the strict CPU stand-in (``TINYGRAD_EDU_CUDA=sim``), not on a GPU."""
+    return backend.simulated()
+
+
+def sync_count() -> int:
+    """Device-to-host reads so far on the stand-in device (each one a GPU sync on real hardware)."""
+    if not backend.simulated():
+        raise RuntimeError("sync_count() counts on the stand-in device only: set TINYGRAD_EDU_CUDA=sim")
+    return backend.array_module(backend.device("cuda")).sync_count()
 
 
 def device_count() -> int:
@@ -16,6 +28,15 @@ def device_count() -> int:
 
 def manual_seed(seed: int) -> None:
     backend.manual_seed(seed)
+
+
+def get_rng_state() -> dict:
+    """The CUDA generator's state, ``{"seed", "draws"}`` (JSON data, unlike PyTorch's byte tensor)."""
+    return backend.get_rng_state(backend.device("cuda"))
+
+
+def set_rng_state(state: dict) -> None:
+    backend.set_rng_state(state, backend.device("cuda"))
 
 
 def synchronize() -> None:

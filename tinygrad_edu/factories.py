@@ -161,8 +161,12 @@ def randint(*args, size=None, dtype=None, device=None, generator=None) -> Tensor
 
 def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
     dev = backend.canonical(device)
-    perm = (generator or backend.generator(dev)).permutation(n).astype(dtypes.to_numpy(dtype or dtypes.int64))
-    return Tensor._wrap(perm, dev)
+    gen = generator or backend.generator(dev)
+    if dev.type == "cpu":
+        perm = gen.permutation(n)
+    else:  # CuPy's Generator has no permutation: the order that sorts n uniform draws is a uniform permutation
+        perm = backend.array_module(dev).argsort(gen.random(n))
+    return Tensor._wrap(perm.astype(dtypes.to_numpy(dtype or dtypes.int64)), dev)
 
 
 def normal(mean: float, std: float, size, dtype=None, device=None, generator=None) -> Tensor:
@@ -177,11 +181,15 @@ def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, gene
     xp, dev = probs._xp, probs.device
     weights = probs._data.astype(numpy.float64).reshape(-1, probs.shape[-1])
     categories = weights.shape[1]
-    if not bool(xp.isfinite(weights).all()) or bool((weights < 0).any()):
-        raise RuntimeError("multinomial: probabilities must be finite and non-negative")
+    # checked on the device (raised at the next host read on CUDA), so sampling a token costs no sync
+    backend.check(
+        ~xp.isfinite(weights).all() | (weights < 0).any(),
+        lambda: RuntimeError("multinomial: probabilities must be finite and non-negative"),
+    )
     totals = weights.sum(axis=1, keepdims=True)
-    if bool((totals <= 0).any()):
-        raise RuntimeError("multinomial: every row of probabilities must have a positive sum")
+    backend.check(
+        (totals <= 0).any(), lambda: RuntimeError("multinomial: every row of probabilities must have a positive sum")
+    )
     if not replacement and num_samples > categories:
         raise RuntimeError(
             f"multinomial: cannot draw {num_samples} samples without replacement from {categories} categories"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy
 
+from . import backend
+
 
 def tensor_repr(t) -> str:
     body = numpy.array2string(host(t._data), separator=", ", precision=4, prefix="tensor(")
@@ -21,4 +23,4 @@ def tensor_repr(t) -> str:
 
 def host(array):
     """A NumPy array of ``array``'s values (copied from the GPU for a CuPy array)."""
-    return array.get() if hasattr(array, "get") and not isinstance(array, numpy.ndarray) else array
+    return backend.to_host(array)

@@ -74,8 +74,11 @@ def same_device(what: str, a, b) -> None:
 
 
 def array_of(value, like):
-    """``value`` as something that combines with ``like``'s array: its array, or a scalar."""
+    """``value`` as something that combines with ``like``'s array: its array, or a scalar; a NumPy array is
+    copied to ``like``'s device (CuPy refuses to mix host and device arrays)."""
     if isinstance(value, graph.tensor_type()):
         same_device("op", like, value)
         return value._data
+    if isinstance(value, (numpy.ndarray, list, tuple)) and like.device.type != "cpu":
+        return like._xp.asarray(value)
     return value

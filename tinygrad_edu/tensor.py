@@ -147,7 +147,7 @@ class Tensor:
     def _scalar(self, what: str):
         if self._data.size != 1:
             raise RuntimeError(f"{what} needs a tensor with one element, got shape {tuple(self.shape)}")
-        return self._data.reshape(()).item()
+        return backend.to_host(self._data.reshape(())).item()
 
     def item(self):
         return self._scalar("item()")
@@ -256,8 +256,7 @@ class Tensor:
 
     def __setitem__(self, index, value) -> None:
         self._check_inplace("__setitem__")
-        value = value._data if isinstance(value, Tensor) else value
-        self._data[convert_index(index)] = value
+        self._data[convert_index(index)] = array_of(value, self)
 
     def copy_(self, source) -> Tensor:
         self._check_inplace("copy_")
@@ -288,8 +287,7 @@ class Tensor:
 
     def _inplace_arith(self, other, fn, what):
         self._check_inplace(what)
-        other = other._data if isinstance(other, Tensor) else other
-        fn(self._data, other, out=self._data, casting="unsafe")
+        fn(self._data, array_of(other, self), out=self._data, casting="unsafe")
         return self
 
     def add_(self, other, alpha: float = 1):
@@ -459,6 +457,10 @@ class Tensor:
 
     def logical_not(self):
         return Tensor._wrap(self._xp.logical_not(self._data), self.device)
+
+    def isfinite(self):
+        """True where the value is neither inf nor nan (a bool tensor, outside the graph)."""
+        return Tensor._wrap(self._xp.isfinite(self._data), self.device)
 
     def all(self):
         return Tensor._wrap(self._xp.asarray(self._data.all()), self.device)
@@ -732,7 +734,7 @@ class Tensor:
         index = steps[0]
         if not (self.requires_grad and is_grad_enabled()):
             try:
-                return Tensor._wrap(self._data[index], self.device)
+                return Tensor._wrap(self._data[movement.index_on_device(self._xp, self.shape, index)], self.device)
             except IndexError as exc:
                 raise IndexError(f"index out of range for a tensor of shape {tuple(self.shape)}: {exc}") from None
         return apply(movement.Index, self, index=index)

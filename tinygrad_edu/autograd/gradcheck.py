@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy
 
+from .. import backend
 from . import engine, graph
 from .grad_mode import enable_grad, no_grad
 
@@ -47,7 +48,8 @@ def gradcheck(
         with no_grad():
             outs = func(*args)
         outs = outs if isinstance(outs, (tuple, list)) else (outs,)
-        return [o._data.astype(numpy.float64, copy=False) for o in outs if _is_float(o)]
+        # compared on the host: the upstream vectors and the finite differences are NumPy arrays
+        return [_host(o._data).astype(numpy.float64, copy=False) for o in outs if _is_float(o)]
 
     outputs = evaluate(inputs)
     upstream = [rng.standard_normal(o.shape) for o in outputs]
@@ -110,7 +112,7 @@ def _analytic_vjp(func, inputs, checked, upstream):
 
 
 def _host(array):
-    return array.get() if hasattr(array, "get") and not isinstance(array, numpy.ndarray) else array
+    return backend.to_host(array)
 
 
 def _numeric_gradient(inputs, i, projected, eps):
@@ -140,7 +142,8 @@ def _check_fast(inputs, checked, analytic, projected, rng, eps, atol, rtol, rais
     try:
         for sign in (1, -1):
             for i in checked:
-                inputs[i]._data[...] = originals[i] + sign * eps * directions[i]
+                step = inputs[i]._xp.asarray(sign * eps * directions[i])  # to the input's device
+                inputs[i]._data[...] = originals[i] + step
             if sign == 1:
                 plus = projected(inputs)
             else:

@@ -160,7 +160,12 @@ def saved_as_tensors(op) -> tuple:
     by_id = {id(a._data): a for a in op.inputs if isinstance(a, Tensor)}
     result = []
     for value in op.saved_tensors:
-        if value is None or not hasattr(value, "dtype") or isinstance(value, numpy.generic) or value.dtype.kind in "iu":
+        if isinstance(value, numpy.generic) and value.dtype.kind == "f":
+            # a float scalar operand (the 2 of 2 ** x) is a constant on the op's device, like a saved mask
+            result.append(Tensor._wrap(backend.to_device(numpy.asarray(value), op.device), op.device))
+        elif (
+            value is None or not hasattr(value, "dtype") or isinstance(value, numpy.generic) or value.dtype.kind in "iu"
+        ):
             result.append(value)  # Python values, NumPy scalars and integer arrays (indices) stay as they are
         elif id(value) in by_id:
             result.append(by_id[id(value)])

@@ -28,21 +28,23 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return Tensor(0.0)
+    # the norm and the scale stay on the device: reading them on the host would cost a GPU sync per step
     with no_grad():
         if norm_type == math.inf:
-            total = max(float(g.abs().max()) for g in grads)
+            total = factories.stack([g.abs().max() for g in grads]).max()
         elif norm_type == 2:  # the usual case, in two ops per gradient rather than three
-            total = math.sqrt(sum(float((g * g).sum()) for g in grads))
+            total = factories.stack([(g * g).sum() for g in grads]).sum().sqrt()
         else:
-            total = float(sum(float((g.abs() ** norm_type).sum()) for g in grads) ** (1.0 / norm_type))
-    if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"the total norm of gradients is {total}: clip_grad_norm_ was asked to fail on it")
-    coefficient = max_norm / (total + 1e-6)
-    if coefficient < 1:
-        with no_grad():
-            for g in grads:
-                g.mul_(coefficient)
-    return Tensor(total, dtype=grads[0].dtype)
+            total = factories.stack([(g.abs() ** norm_type).sum() for g in grads]).sum() ** (1.0 / norm_type)
+        if error_if_nonfinite and not math.isfinite(total.item()):
+            raise RuntimeError(
+                f"the total norm of gradients is {total.item()}: clip_grad_norm_ was asked to fail on it"
+            )
+        # scaled by min(1, max_norm / norm) always, as PyTorch does, instead of asking the host whether to
+        coefficient = (max_norm / (total + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(coefficient)
+    return total
 
 
 def parameters_to_vector(parameters) -> Tensor:

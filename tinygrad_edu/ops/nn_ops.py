@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from .. import backend
 from .movement import ScatterAdd
 from .op import Op
 
@@ -134,6 +135,18 @@ class LayerNorm(Op):
         return out + bias if bias is not None else out
 
 
+def check_range(xp, index, size, message) -> None:
+    """IndexError(message(first bad value)) unless every index is in [0, size); on CUDA checked at the next host
+    read, so the check costs the training step no sync of its own (``backend.check``)."""
+    out_of_range = (index < 0) | (index >= size)
+
+    def error():
+        bad = index.ravel()[xp.flatnonzero(out_of_range.ravel())[:1]]
+        return IndexError(message(int(bad.tolist()[0])))
+
+    backend.check(out_of_range.any(), error)
+
+
 class CrossEntropy(Op):
     """loss_i = logΣexp(x_i) - x_i[t_i]: dx_i = (softmax(x_i) - onehot(t_i)) · grad_i (0 for ignored rows)
 
@@ -147,19 +160,19 @@ class CrossEntropy(Op):
         n, classes = x.shape
         keep = target != ignore_index
         safe_target = xp.where(keep, target, 0)
-        if n and (safe_target.min() < 0 or safe_target.max() >= classes):
-            bad = target[keep & ((target < 0) | (target >= classes))][0]
-            raise IndexError(
-                f"cross_entropy: target {int(bad)} is out of range for {classes} classes "
+        if n:
+            check_range(xp, safe_target, classes, lambda bad: (
+                f"cross_entropy: target {bad} is out of range for {classes} classes "
                 f"(targets must be in [0, {classes - 1}] or equal ignore_index={ignore_index})"
-            )
+            ))  # fmt: skip
         shifted = x - x.max(axis=1, keepdims=True)
         exp = xp.exp(shifted)
         sum_exp = exp.sum(axis=1, keepdims=True)
         rows = xp.arange(n)
         losses = xp.log(sum_exp[:, 0]) - shifted[rows, safe_target]
         losses = xp.where(keep, losses, x.dtype.type(0))
-        count = int(keep.sum()) if reduction == "mean" else 1
+        # the count of kept rows stays on the device: reading it would make the host wait for the GPU
+        count = keep.sum().astype(x.dtype) if reduction == "mean" else None
         exp /= sum_exp  # now the softmax, kept for backward
         ctx.save_for_backward(exp, safe_target, keep)
         ctx.reduction, ctx.count = reduction, count
@@ -169,7 +182,7 @@ class CrossEntropy(Op):
         if reduction == "sum":
             return total
         # the mean over zero kept rows is 0/0 = nan, as in PyTorch: returned as such, without a division warning
-        return total / x.dtype.type(count) if count else xp.asarray(xp.nan, dtype=x.dtype)
+        return xp.where(count > 0, total / xp.maximum(count, 1), x.dtype.type(xp.nan))
 
     @staticmethod
     def backward(ctx, grad):
@@ -180,7 +193,7 @@ class CrossEntropy(Op):
         if ctx.reduction == "none":
             scale = grad[:, None]
         elif ctx.reduction == "mean":
-            scale = grad / grad.dtype.type(max(ctx.count, 1))
+            scale = grad / xp.maximum(ctx.count, 1).astype(grad.dtype)
         else:
             scale = grad
         grad_x *= scale
@@ -195,8 +208,10 @@ class CrossEntropy(Op):
         losses = (-picked).masked_fill(ignored, 0.0)
         if reduction == "none":
             return losses
-        kept = x.shape[0] - int(ignored.sum())
-        return losses.sum() if reduction == "sum" else losses.sum() * (1 / kept if kept else math.nan)
+        if reduction == "sum":
+            return losses.sum()
+        kept = (~ignored).sum().to(losses.dtype)  # on the device: no sync
+        return (losses.sum() / kept.clamp(min=1)).masked_fill(kept == 0, math.nan)
 
 
 class Embedding(Op):
@@ -205,9 +220,13 @@ class Embedding(Op):
     @staticmethod
     def forward(ctx, idx, weight):
         vocab = weight.shape[0]
-        if idx.size and (idx.min() < 0 or idx.max() >= vocab):
-            bad = idx[(idx < 0) | (idx >= vocab)].ravel()[0]
-            raise IndexError(f"embedding: index {int(bad)} is out of range for an embedding of {vocab} rows")
+        if idx.size:
+            check_range(
+                ctx.xp,
+                idx,
+                vocab,
+                lambda bad: f"embedding: index {bad} is out of range for an embedding of {vocab} rows",
+            )
         ctx.save_for_backward(idx)
         ctx.weight_shape = weight.shape
         return weight[idx]

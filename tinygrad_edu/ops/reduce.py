@@ -70,14 +70,14 @@ class MaxAll(Op):
     @staticmethod
     def forward(ctx, a, *, largest=True):
         out = a.max() if largest else a.min()
-        ctx.save_for_backward(a, out)
+        # the tie count, as a device array of a's dtype: counting in backward would read it on the host
+        ctx.save_for_backward(a, out, (a == out).sum().astype(a.dtype))
         return ctx.xp.asarray(out)
 
     @staticmethod
     def backward(ctx, grad):
-        a, out = ctx.saved_tensors
-        is_extreme = a == out
-        return ctx.xp.where(is_extreme, grad / int(is_extreme.sum()), 0)
+        a, out, ties = ctx.saved_tensors
+        return ctx.xp.where(a == out, grad / ties, 0)
 
 
 class MatMul(Op):
