@@ -148,5 +148,5 @@ def config_differences(saved: dict, current: dict) -> list[str]:
 
 
 def _host(t) -> np.ndarray:
-    array = t._data if hasattr(t, "_data") else t
-    return array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else np.asarray(array)
+    """A tensor's values as a NumPy array, copied from whichever device holds it."""
+    return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)

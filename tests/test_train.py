@@ -311,3 +311,15 @@ def test_sample_refuses_a_negative_length(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["sample", "--out-dir", str(tmp_path), "--max-new-tokens", "-5"])
     assert exit_info.value.code == 2 and "must be at least 1, got -5" in capsys.readouterr().err
+
+
+def test_a_checkpoint_written_on_one_device_samples_the_same_text_on_the_other(device, data_dir, tmp_path):
+    """Weights travel as host arrays: a run trained on cuda samples on the CPU, and the reverse, token for token."""
+    train(tiny_run(data_dir, tmp_path, device, max_iters=4, eval_interval=4, eval_iters=1), log=lambda *_: None)
+    other = "cpu" if device == "cuda" else "cuda"
+    texts = []
+    for where in (device, other):
+        model, tokenizer, _ = load_model(tmp_path, device=where)
+        assert next(model.parameters()).device.type == where
+        texts.append(generate_text(model, tokenizer, "ROMEO:", max_new_tokens=20, top_k=1, device=where))
+    assert texts[0] == texts[1] and len(texts[0]) == len("ROMEO:") + 20
