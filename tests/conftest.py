@@ -23,6 +23,8 @@ def _gpu_present() -> bool:
 # TINYGRAD_EDU_CUDA=off to test the CPU alone; subprocesses inherit the choice.
 if "TINYGRAD_EDU_CUDA" not in os.environ and not _gpu_present():
     os.environ["TINYGRAD_EDU_CUDA"] = "sim"
+    # the CUDA kernels (tinygrad_edu/kernels/cuda) run in numba's simulator: set before numba is first imported
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 import tinygrad_edu  # noqa: E402 - after the device choice above
 

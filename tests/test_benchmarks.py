@@ -12,7 +12,7 @@ import pytest
 from benchmarks import common, models
 from benchmarks.__main__ import main
 
-NAMES = ("peak", "ops", "train", "scaling", "profile", "generate")
+NAMES = ("peak", "ops", "train", "scaling", "profile", "generate", "kernels")
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +149,16 @@ def test_profiler_restores_the_engine():
     assert prof.forward and prof.backward
     assert graph.forward_observers == [] and graph.backward_observers == []  # it observed, and stopped
     assert (Op.__dict__["_run_backward"], Function.__dict__["_run_backward"]) == before  # and patched nothing
+
+
+def test_gpu_check_rehearses_on_the_cpu_and_writes_its_summary(tmp_path, prepared_shakespeare, monkeypatch):
+    """The command a GPU machine runs, at tiny sizes on the stand-in device and the CUDA simulator."""
+    monkeypatch.setenv("GPT_DATA_DIR", str(prepared_shakespeare[0]))
+    status = main(["gpu-check", "--device", "cpu", "--quick", "--out", str(tmp_path)])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [s["step"] for s in summary["steps"]] == ["tests", "benchmarks", "lecture"]
+    assert status == 0, [(s["step"], s["status"], s["tail"][-3:]) for s in summary["steps"]]
+    assert summary["machine"]["simulated"] is True
+    md = (tmp_path / "summary.md").read_text()
+    assert "No GPU: a rehearsal on the CPU" in md and "| tests | ok |" in md
+    assert (tmp_path / "lecture" / "log.jsonl").is_file() and (tmp_path / "benchmarks" / "ops-cuda.md").is_file()

@@ -1,7 +1,8 @@
 """The engine's layers, as a reader should be able to draw them, checked from the source:
 
-    arrays (backend, dtypes, hooks) ← ops ← autograd ← Tensor (tensor, creation, indexing, promotion, printing,
-    factories) ← nn, optim ← tools (viz, examples, the package's __init__)
+    arrays (backend, dtypes, hooks, the CuPy stand-in) ← kernels (compiled) ← ops ← autograd
+    ← Tensor (tensor, creation, indexing, promotion, printing, factories) ← nn, optim
+    ← tools (viz, examples, the package's __init__)
 
 Every import, at module level or inside a function, points to the same layer or one below, and no set of
 modules imports itself round in a circle.
@@ -17,10 +18,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "tinygrad_edu"
 
 LAYERS = [
-    ("arrays", ("backend", "dtypes", "cuda", "hooks", "simulated_cuda")),
+    ("arrays", ("backend", "dtypes", "cuda", "hooks", "simulated_cuda", "allocator")),
+    ("kernels", ("kernels",)),
     ("ops", ("ops",)),
     ("autograd", ("autograd",)),
-    ("tensor", ("tensor", "creation", "indexing", "promotion", "printing", "factories")),
+    ("tensor", ("tensor", "creation", "indexing", "promotion", "printing", "factories", "fused")),
     ("nn and optim", ("nn", "optim")),
     ("tools", ("viz", "examples", "")),  # "": tinygrad_edu/__init__.py, which gathers the public API
 ]

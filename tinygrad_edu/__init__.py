@@ -7,7 +7,7 @@ from tinygrad_edu.nn import functional as F
 
 from . import autograd, cuda, dtypes, nn, optim  # noqa: E402,I001 - nn and optim build on everything above
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from . import backend
+from . import allocator, backend
 from .backend import device, get_rng_state, set_rng_state
 from .dtypes import (
     bool,
@@ -166,3 +166,6 @@ def assert_async(condition: Tensor, error) -> None:
             f"of shape {tuple(condition.shape)}"
         )
     backend.check(~condition._data.reshape(()), error if callable(error) else lambda: error)
+
+
+allocator.keep_freed_memory()  # freed arrays stay for the next step: see tinygrad_edu/allocator.py

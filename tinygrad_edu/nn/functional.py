@@ -165,6 +165,11 @@ def scaled_dot_product_attention(
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
     scores = (query @ key.transpose(-2, -1)) * scale
     t_q, t_k = query.shape[-2], key.shape[-2]
+    if is_causal and attn_mask is None:  # the mask computed in the softmax, not materialised
+        weights = apply(nn_ops.Softmax, as_float(scores), dim=scores.ndim - 1, causal=True)
+        if dropout_p > 0:
+            weights = dropout(weights, dropout_p)
+        return weights @ value
     if is_causal:
         future = numpy.triu(numpy.ones((t_q, t_k), dtype=bool), k=1)
         scores = scores.masked_fill(Tensor._wrap(query._xp.asarray(future), query.device), float("-inf"))

@@ -5,7 +5,7 @@ Their backward passes move the gradient back to where each element came from.
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, kernels
 from .broadcasting import unbroadcast
 from .op import Op
 
@@ -136,6 +136,10 @@ class ScatterAdd(Op):
         out = xp.zeros(shape, dtype=a.dtype)
         if not accumulate:
             out[index] = a
+        elif hasattr(index, "ndim") and index.size and kernels.applies(xp, a):  # one pass: kernels/scatter_add.py
+            from ..kernels import scatter_add
+
+            scatter_add.scatter_add_rows(out, index, a)
         elif xp.__name__ == "numpy" and hasattr(index, "ndim") and index.size:
             _add_rows_sorted(xp, out, index, a)
         else:

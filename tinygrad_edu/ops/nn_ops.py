@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from .. import backend
+from .. import backend, kernels
 from .movement import ScatterAdd
 from .op import Op
 
@@ -48,23 +48,39 @@ class Linear(Op):
 
 
 class Softmax(Op):
-    """y = softmax(x): dx = y ⊙ (grad - Σ(grad ⊙ y)) along the softmax axis"""
+    """y = softmax(x): dx = y ⊙ (grad - Σ(grad ⊙ y)) along the softmax axis
+
+    ``causal`` (last axis only): query i of x's (…, T_q, T_k) sees keys 0..i, the rest weigh 0, as PyTorch's
+    ``is_causal`` attention; the kernels compute the mask per row instead of materialising it."""
 
     @staticmethod
-    def forward(ctx, x, *, dim):
+    def forward(ctx, x, *, dim, causal=False):
         xp = ctx.xp
+        ctx.dim = dim
+        if dim == x.ndim - 1 and x.ndim and kernels.applies(xp, x):  # one pass per row: kernels/softmax.py
+            from ..kernels import softmax as softmax_kernel
+
+            out = softmax_kernel.softmax_last(x, causal=causal)
+            ctx.save_for_backward(out)
+            return out
+        if causal:
+            t_q, t_k = x.shape[-2], x.shape[-1]
+            x = xp.where(xp.triu(xp.ones((t_q, t_k), dtype=bool), k=1), x.dtype.type(-math.inf), x)
         # shifting by the row maximum changes nothing mathematically and keeps exp from overflowing
         # asarray: for a 0-d x the difference is a NumPy scalar, which cannot be written to in place
         shifted = xp.asarray(x - x.max(axis=dim, keepdims=True))
         out = xp.exp(shifted, out=shifted)
         out /= out.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(out)
-        ctx.dim = dim
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
+        if ctx.dim == y.ndim - 1 and y.ndim and kernels.applies(ctx.xp, grad, y):
+            from ..kernels import softmax as softmax_kernel
+
+            return softmax_kernel.softmax_last_backward(grad, y)
         gy = grad * y
         gy -= y * gy.sum(axis=ctx.dim, keepdims=True)
         return gy
@@ -95,6 +111,14 @@ class LayerNorm(Op):
     def forward(ctx, x, weight=None, bias=None, *, normalized_ndim, eps):
         xp = ctx.xp
         axes = tuple(range(x.ndim - normalized_ndim, x.ndim))
+        ctx.axes, ctx.kernel = axes, kernels.applies(xp, x, *(p for p in (weight, bias) if p is not None))
+        if ctx.kernel and x.size:  # one pass per row, μ and 1/σ saved: kernels/layer_norm.py
+            from ..kernels import layer_norm as layer_norm_kernel
+
+            out, mean, rstd = layer_norm_kernel.layer_norm(x, weight, bias, eps, normalized_ndim)
+            ctx.save_for_backward(x, mean, rstd, weight)
+            return out
+        ctx.kernel = False
         mean = x.mean(axis=axes, keepdims=True)
         centered = x - mean
         var = (centered * centered).mean(axis=axes, keepdims=True)  # biased variance, as PyTorch
@@ -106,13 +130,18 @@ class LayerNorm(Op):
         if bias is not None:
             out = out + bias
         ctx.save_for_backward(xhat, rstd, weight)
-        ctx.axes = axes
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        xhat, rstd, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
+        if ctx.kernel:
+            from ..kernels import layer_norm as layer_norm_kernel
+
+            x, mean, rstd, weight = ctx.saved_tensors
+            dx, dw, db = layer_norm_kernel.layer_norm_backward(grad, x, weight, mean, rstd, len(ctx.axes))
+            return (dx if need_x else None), (dw if need_w else None), (db if need_b else None)
+        xhat, rstd, weight = ctx.saved_tensors
         batch_axes = tuple(range(grad.ndim - len(ctx.axes)))
         grad_w = (grad * xhat).sum(axis=batch_axes) if need_w else None
         grad_b = grad.sum(axis=batch_axes) if need_b else None

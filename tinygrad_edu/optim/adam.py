@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from .. import fused
 from ..autograd.grad_mode import no_grad
 from .optimizer import Optimizer
 
@@ -49,6 +50,8 @@ class Adam(Optimizer):
                         state["max_exp_avg_sq"] = p.detach().new_zeros(p.shape)
                 state["step"] += 1
                 t = state["step"]
+                if _fused_step(p, grad, state, group, self.decoupled):
+                    continue
                 if wd and self.decoupled:
                     p.mul_(1 - lr * wd)  # AdamW: shrink the weights, apart from the gradient
                 elif wd:
@@ -61,6 +64,17 @@ class Adam(Optimizer):
                 step_size = lr / (1 - beta1**t)
                 denom = v.sqrt().div_(math.sqrt(1 - beta2**t)).add_(eps)
                 p.addcdiv_(m, denom, value=-step_size)  # in-place chains: one new array per step, as PyTorch's
+
+
+def _fused_step(p, grad, state, group, decoupled) -> bool:
+    """The same update in one compiled pass, where it applies (``fused.adam_``); False where it does not."""
+    if group["amsgrad"]:
+        return False
+    beta1, beta2 = group["betas"]
+    return fused.adam_(
+        p, grad, state["exp_avg"], state["exp_avg_sq"], lr=group["lr"], beta1=beta1, beta2=beta2,
+        eps=group["eps"], weight_decay=group["weight_decay"], decoupled=decoupled, step=state["step"],
+    )  # fmt: skip
 
 
 class AdamW(Adam):

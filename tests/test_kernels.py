@@ -1,0 +1,212 @@
+"""The compiled kernels against the reference ops they replace: values and gradients, over drawn shapes.
+
+Each op runs twice on the same inputs and upstream gradient, once with the kernels and once inside
+``kernels.reference()``, on odd sizes, size-1 axes, non-contiguous views, float32 and float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+import hypothesis.extra.numpy as hnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import examples
+
+import tinygrad_edu as tg
+from tinygrad_edu import kernels
+from tinygrad_edu.nn import functional as F
+
+pytestmark = pytest.mark.skipif(not kernels.numba_available(), reason="numba is not installed: no kernels to test")
+
+
+def shapes(min_dims=1, max_dims=3):
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=1, max_side=9)
+
+
+@st.composite
+def arrays(draw, min_dims=1, max_dims=3, scale=3.0):
+    """(float array, layout): contiguous, transposed, or a strided slice of a larger array."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    shape = draw(shapes(min_dims, max_dims))
+    layout = draw(st.sampled_from(["contiguous", "transposed", "strided"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    if layout == "transposed" and len(shape) >= 2:
+        base = rng.standard_normal(shape[::-1]) * scale
+        return base.astype(dtype).T, layout
+    if layout == "strided":
+        base = rng.standard_normal((*shape[:-1], 2 * shape[-1])) * scale
+        return base.astype(dtype)[..., ::2], layout
+    return (rng.standard_normal(shape) * scale).astype(dtype), "contiguous"
+
+
+def run(fn, arrays_in, use_kernels, grad_seed=0):
+    """[output, input gradients...] of ``fn``, with the kernels or inside ``kernels.reference()``."""
+    leaves = [tg.tensor(a, requires_grad=True) for a in arrays_in]
+    if use_kernels:
+        out = fn(*leaves)
+        out.backward(_upstream(out, grad_seed))
+    else:
+        with kernels.reference():
+            out = fn(*leaves)
+            out.backward(_upstream(out, grad_seed))
+    return [out.detach().numpy()] + [x.grad.numpy() for x in leaves]
+
+
+def _upstream(out, seed):
+    return tg.tensor(np.random.default_rng(seed).standard_normal(tuple(out.shape))).to(out.dtype)
+
+
+def assert_same(fn, *arrays_in, absolute=0.0):
+    """The kernel's output and gradients equal the reference's. In float64, to 1e-12; in float32, the kernel may
+    be no further from the float64 answer than twice the float32 reference is (plus 2e-6 of the scale): both
+    round, differently (the kernels sum in float64), and where a layer norm's row is nearly constant the
+    reference's float32 cancellation is the larger error. ``absolute`` adds a documented absolute error."""
+    fused, reference = run(fn, arrays_in, True), run(fn, arrays_in, False)
+    names = ["value"] + ["gradient"] * len(arrays_in)
+    if arrays_in[0].dtype == np.float64:
+        for what, k, r in zip(names, fused, reference):
+            np.testing.assert_allclose(k, r, rtol=1e-12, atol=1e-13, err_msg=what)
+        return
+    truth = run(fn, [a.astype(np.float64) for a in arrays_in], False)
+    for what, k, r, t in zip(names, fused, reference, truth):
+        assert k.dtype == r.dtype == np.float32, what
+        allowed = 2 * np.max(np.abs(r - t), initial=0) + 2e-6 * max(np.max(np.abs(t), initial=0), 1e-3) + absolute
+        worst = np.max(np.abs(k.astype(np.float64) - t), initial=0)
+        assert worst <= allowed, f"{what}: kernel error {worst:.3g} > {allowed:.3g} (reference error x2 + 2e-6)"
+
+
+@examples(25)
+@given(arrays())
+def test_gelu_kernel_equals_the_reference(drawn):
+    a, _ = drawn
+    # float32 Φ is ½(1 + erf), within 3e-7 absolute (test_float32_erf...): the value and gradient inherit it
+    # (the reference keeps Φ's far left tail relative, as the kernel, like PyTorch's float32 GELU, does not)
+    assert_same(F.gelu, a, absolute=1e-6 * max(float(np.max(np.abs(a), initial=0)), 1.0))
+
+
+@examples(25)
+@given(arrays(min_dims=1), st.data())
+def test_softmax_kernel_equals_the_reference(drawn, data):
+    a, _ = drawn
+    assert_same(lambda x: F.softmax(x, dim=-1), a)
+
+
+@examples(25)
+@given(arrays(min_dims=1), st.booleans(), st.integers(1, 2))
+def test_layer_norm_kernel_equals_the_reference(drawn, affine, normalized_ndim):
+    a, _ = drawn
+    normalized_ndim = min(normalized_ndim, a.ndim)
+    shape = a.shape[a.ndim - normalized_ndim :]
+    rng = np.random.default_rng(1)
+    if affine:
+        w, b = (rng.standard_normal(shape).astype(a.dtype) for _ in range(2))
+        fn = lambda x, w, b: F.layer_norm(x, shape, w, b)  # noqa: E731
+        assert_same(fn, a, w, b)
+    else:
+        assert_same(lambda x: F.layer_norm(x, shape), a)
+
+
+@examples(25)
+@given(st.integers(1, 12), st.integers(1, 7), st.integers(1, 5), st.sampled_from([np.float32, np.float64]), st.data())
+def test_embedding_backward_kernel_sums_repeated_rows_as_the_reference(vocab, n, width, dtype, data):
+    idx = np.array(data.draw(st.lists(st.integers(-vocab, vocab - 1), min_size=n, max_size=n)))
+    weight = np.random.default_rng(vocab).standard_normal((vocab, width)).astype(dtype)
+    assert_same(lambda w: F.embedding(tg.tensor(idx % vocab), w), weight)
+    assert_same(lambda w: w[tg.tensor(idx)], weight)  # negative positions too
+
+
+@pytest.mark.parametrize("name", ["adamw", "adam_l2"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_adam_equals_the_reference_chain(name, dtype):
+    """Ten steps of each, from the same parameters and gradients, agree to rounding."""
+    rng = np.random.default_rng(0)
+    shapes_ = [(7, 3), (5,), (1,), (2, 3, 4)]
+    start = [rng.standard_normal(s).astype(dtype) for s in shapes_]
+    grads = [[rng.standard_normal(s).astype(dtype) for s in shapes_] for _ in range(10)]
+    finals = []
+    for use_kernels in (True, False):
+        params = [tg.tensor(p.copy(), requires_grad=True) for p in start]
+        make = tg.optim.AdamW if name == "adamw" else tg.optim.Adam
+        opt = make(params, lr=0.05, weight_decay=0.1)
+        for step_grads in grads:
+            for p, g in zip(params, step_grads):
+                p.grad = tg.tensor(g)
+            if use_kernels:
+                opt.step()
+            else:
+                with kernels.reference():
+                    opt.step()
+        finals.append([p.detach().numpy() for p in params])
+    tol = dict(rtol=2e-6, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for pk, pr in zip(*finals):
+        np.testing.assert_allclose(pk, pr, **tol)
+
+
+def test_float32_erf_is_within_1e_6_relative_of_float64():
+    from scipy import special
+
+    from tinygrad_edu.kernels import erf_fit, gelu
+
+    assert erf_fit.max_relative_error(gelu.ERF_P, gelu.ERF_Q, np.float32, gelu.ERF_CLAMP) <= 1e-6
+    x = np.linspace(-12, 12, 400_001).astype(np.float32)
+    _, cdf = gelu.gelu(x)
+    exact = 0.5 * special.erfc(-x.astype(np.float64) / math.sqrt(2))
+    assert np.max(np.abs(cdf - exact)) <= 3e-7  # Φ = ½(1 + erf): absolute accuracy, as PyTorch's float32 GELU
+
+
+def test_softmax_kernel_handles_minus_inf_as_the_reference():
+    x = np.array([[0.0, -np.inf, 1.0], [-np.inf, -np.inf, -np.inf], [np.inf, 0.0, 0.0]], dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        fused = F.softmax(tg.tensor(x), dim=-1).numpy()
+        with kernels.reference():
+            reference = F.softmax(tg.tensor(x), dim=-1).numpy()
+    np.testing.assert_array_equal(np.isnan(fused), np.isnan(reference))
+    np.testing.assert_allclose(fused[0], reference[0], rtol=1e-6)
+    assert fused[0, 1] == 0.0
+
+
+def test_the_switch_turns_the_kernels_off(monkeypatch):
+    assert kernels.enabled()
+    with kernels.reference():
+        assert not kernels.enabled()
+        with kernels.reference():
+            assert not kernels.enabled()
+        assert not kernels.enabled()
+    assert kernels.enabled()
+    monkeypatch.setenv("TINYGRAD_EDU_KERNELS", "0")
+    assert not kernels.enabled()
+
+
+def test_kernels_are_skipped_under_create_graph_and_off_the_cpu():
+    """A second derivative through GELU and layer norm is the reference's (their composites), kernels on."""
+    x = tg.tensor(np.linspace(-2, 2, 12).reshape(3, 4), requires_grad=True)
+    for fn in (F.gelu, lambda t: F.layer_norm(t, (4,))):
+        (g,) = tg.autograd.grad((fn(x) ** 2).sum(), x, create_graph=True)
+        (h,) = tg.autograd.grad(g.sum(), x)
+        with kernels.reference():
+            (g_ref,) = tg.autograd.grad((fn(x) ** 2).sum(), x, create_graph=True)
+            (h_ref,) = tg.autograd.grad(g_ref.sum(), x)
+        np.testing.assert_allclose(h.numpy(), h_ref.numpy(), rtol=1e-10, atol=1e-12)
+    assert not kernels.applies(np, np.ones(2, np.int64)) and not kernels.applies(np, np.ones(2, np.float16))
+
+
+@examples(15)
+@given(st.integers(1, 9), st.integers(1, 9), st.sampled_from([np.float32, np.float64]), st.integers(0, 99))
+def test_causal_attention_kernel_equals_the_reference_mask(t_q, t_k, dtype, seed):
+    """is_causal: query i sees keys 0..i (PyTorch's convention), the mask computed in the softmax kernel."""
+    rng = np.random.default_rng(seed)
+    q, k, v = (rng.standard_normal(s).astype(dtype) for s in ((2, t_q, 4), (2, t_k, 4), (2, t_k, 3)))
+    assert_same(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), q, k, v)
+
+
+def test_causal_attention_matches_torch(torch):
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal(s).astype(np.float32) for s in ((2, 3, 5, 4), (2, 3, 7, 4), (2, 3, 7, 4)))
+    ours = F.scaled_dot_product_attention(tg.tensor(q), tg.tensor(k), tg.tensor(v), is_causal=True).numpy()
+    theirs = torch.nn.functional.scaled_dot_product_attention(
+        torch.tensor(q), torch.tensor(k), torch.tensor(v), is_causal=True
+    ).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)

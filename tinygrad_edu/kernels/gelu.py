@@ -1,0 +1,106 @@
+"""GELU, exact: gelu(a) = a·Φ(a), and d gelu/da = Φ(a) + a·φ(a).
+
+Φ(a) = ½(1 + erf(a/√2)) is the standard normal CDF, φ(a) = exp(-a²/2)/√(2π) its density. For float32, erf is
+a rational function, erf(x) ≈ x·P(x²)/Q(x²) on |x| ≤ 3.9 (and ±1 beyond, where float32 erf rounds to ±1),
+with P of degree 4 and Q of degree 6 in x², fitted for relative error by ``erf_fit.py`` in this folder: 2.7e-8
+in float64 arithmetic, 4.2e-7 evaluated in float32 (``tests/test_kernels.py`` checks ≤ 1e-6 against float64's
+erf). No exp and no branch, so numba vectorizes the loop: ~30x faster than the reference's ~15 NumPy passes.
+float64 inputs use the C library's erfc, correct to about an ulp.
+
+As in PyTorch's float32 GELU, Φ's far left tail is ½(1 + erf) and keeps absolute, not relative, accuracy
+(the reference, ``ops/elementwise.py``'s ``Gelu``, computes Φ(-|a|) directly and keeps both).
+Backward takes φ's exp from NumPy's vectorized exp, between two compiled passes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .devices import cupy, on_gpu
+
+ERF_P = (1.1283791392852347, 0.18852302859590991, 0.05134816639025729, 0.0035334777927446812, 0.00022972183103767837)
+ERF_Q = (1.0, 0.5004067074516317, 0.11231269237234717, 0.01432884019655837, 0.0010433226732261898,
+         2.3222192967583795e-05, -1.1341333388490406e-07)  # fmt: skip
+ERF_CLAMP = 3.9
+
+_p0, _p1, _p2, _p3, _p4 = (np.float32(c) for c in ERF_P)
+_q0, _q1, _q2, _q3, _q4, _q5, _q6 = (np.float32(c) for c in ERF_Q)
+_CLAMP = np.float32(ERF_CLAMP)
+_HALF = np.float32(0.5)
+_INV_SQRT2_32 = np.float32(1 / math.sqrt(2))
+_INV_SQRT2 = 1 / math.sqrt(2)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+
+@numba.njit(cache=True, inline="always")
+def erf_float32(x):
+    """erf(x) ≈ x·P(x²)/Q(x²), x clamped to ±3.9, in float32 (Horner's rule)."""
+    x = min(max(x, -_CLAMP), _CLAMP)
+    u = x * x
+    p = (((_p4 * u + _p3) * u + _p2) * u + _p1) * u + _p0
+    q = (((((_q6 * u + _q5) * u + _q4) * u + _q3) * u + _q2) * u + _q1) * u + _q0
+    return x * p / q
+
+
+@numba.njit(cache=True, parallel=True)
+def forward_float32(a, out, cdf):
+    """out = a·Φ(a), cdf = Φ(a), for flat float32 arrays."""
+    for i in numba.prange(a.size):
+        x = a[i]
+        phi = _HALF + _HALF * erf_float32(x * _INV_SQRT2_32)
+        cdf[i] = phi
+        out[i] = x * phi
+
+
+@numba.njit(cache=True, parallel=True)
+def forward_float64(a, out, cdf):
+    """out = a·Φ(a), cdf = Φ(a) = ½·erfc(-a/√2), for flat float64 arrays."""
+    for i in numba.prange(a.size):
+        x = a[i]
+        phi = 0.5 * math.erfc(-x * _INV_SQRT2)
+        cdf[i] = phi
+        out[i] = x * phi
+
+
+@numba.njit(cache=True, parallel=True)
+def half_square_negated(a, out):
+    for i in numba.prange(a.size):
+        out[i] = -0.5 * a[i] * a[i]
+
+
+@numba.njit(cache=True, parallel=True)
+def combine_backward(grad, a, cdf, exp_term, out):
+    """out = grad·(Φ + a·exp(-a²/2)/√(2π)), with exp_term = exp(-a²/2) from NumPy."""
+    for i in numba.prange(a.size):
+        out[i] = grad[i] * (cdf[i] + a[i] * exp_term[i] * _INV_SQRT_2PI)
+
+
+def gelu(a):
+    """(a·Φ(a), Φ(a)) for a float32 or float64 array (a CuPy one runs ``kernels/cuda/gelu.py``)."""
+    if on_gpu(a):
+        from .cuda import gelu as twin
+
+        return twin.gelu(cupy(), a)
+    flat = np.ascontiguousarray(a).reshape(-1)
+    out, cdf = np.empty_like(flat), np.empty_like(flat)
+    (forward_float32 if flat.dtype == np.float32 else forward_float64)(flat, out, cdf)
+    return out.reshape(a.shape), cdf.reshape(a.shape)
+
+
+def gelu_backward(grad, a, cdf):
+    """grad·(Φ(a) + a·φ(a)), the same shape as ``a``."""
+    if on_gpu(a):
+        from .cuda import gelu as twin
+
+        return twin.gelu_backward(cupy(), grad, a, cdf)
+    flat = np.ascontiguousarray(a).reshape(-1)
+    grad = np.ascontiguousarray(np.broadcast_to(grad, a.shape)).reshape(-1)
+    exp_term = np.empty_like(flat)
+    half_square_negated(flat, exp_term)
+    np.exp(exp_term, out=exp_term)
+    out = np.empty_like(flat)
+    combine_backward(grad, flat, np.ascontiguousarray(cdf).reshape(-1), exp_term, out)
+    return out.reshape(a.shape)

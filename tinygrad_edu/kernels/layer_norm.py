@@ -1,0 +1,103 @@
+"""Layer norm in one pass per row: y = (x - μ)·r·w + b, with μ the row's mean and r = 1/√(σ² + ε).
+
+Backward, with x̂ = (x - μ)·r and g = grad·w: dx = r·(g - mean(g) - x̂·mean(g·x̂)), dw = Σ_rows grad·x̂,
+db = Σ_rows grad. Forward saves μ and r per row (two numbers a row, not a copy of x̂); backward recomputes x̂
+from x. Sums run in float64 registers for float32 inputs. Rows are split into one chunk per thread; each
+chunk adds its share of dw and db into its own row of a partial sum, added up at the end (no races).
+
+The reference is ``ops/nn_ops.py``'s ``LayerNorm``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .devices import cupy, on_gpu
+
+
+@numba.njit(cache=True, parallel=True)
+def forward(x, weight, bias, eps, out, mean, rstd):
+    rows, n = x.shape
+    for r in numba.prange(rows):
+        total = 0.0
+        for j in range(n):
+            total += x[r, j]
+        mu = total / n
+        squares = 0.0
+        for j in range(n):
+            d = x[r, j] - mu
+            squares += d * d
+        rs = 1.0 / math.sqrt(squares / n + eps)
+        for j in range(n):
+            out[r, j] = (x[r, j] - mu) * rs * weight[j] + bias[j]
+        mean[r] = mu
+        rstd[r] = rs
+
+
+@numba.njit(cache=True, parallel=True)
+def backward(grad, x, weight, mean, rstd, dx, dw_parts, db_parts):
+    rows, n = x.shape
+    chunks = dw_parts.shape[0]
+    for c in numba.prange(chunks):
+        for r in range(c * rows // chunks, (c + 1) * rows // chunks):
+            mu, rs = mean[r], rstd[r]
+            mean_g = 0.0
+            mean_gx = 0.0
+            for j in range(n):
+                xhat = (x[r, j] - mu) * rs
+                g = grad[r, j] * weight[j]
+                mean_g += g
+                mean_gx += g * xhat
+                dw_parts[c, j] += grad[r, j] * xhat
+                db_parts[c, j] += grad[r, j]
+            mean_g /= n
+            mean_gx /= n
+            for j in range(n):
+                xhat = (x[r, j] - mu) * rs
+                dx[r, j] = rs * (grad[r, j] * weight[j] - mean_g - xhat * mean_gx)
+
+
+def layer_norm(x, weight, bias, eps, normalized_ndim):
+    """(y, mean, rstd) with mean and rstd of shape (rows,), over the last ``normalized_ndim`` axes."""
+    if on_gpu(x):
+        from .cuda import layer_norm as twin
+
+        return twin.layer_norm(cupy(), x, weight, bias, eps, normalized_ndim)
+    shape = x.shape
+    n = int(np.prod(shape[len(shape) - normalized_ndim :]))
+    rows = x.size // n if n else 0
+    x2 = np.ascontiguousarray(x).reshape(rows, n)
+    weight = np.ones(n, x.dtype) if weight is None else np.ascontiguousarray(weight).reshape(n)
+    bias = np.zeros(n, x.dtype) if bias is None else np.ascontiguousarray(bias).reshape(n)
+    out = np.empty_like(x2)
+    mean, rstd = np.empty(rows, np.float64), np.empty(rows, np.float64)
+    forward(x2, weight, bias, eps, out, mean, rstd)
+    return out.reshape(shape), mean, rstd
+
+
+def layer_norm_backward(grad, x, weight, mean, rstd, normalized_ndim):
+    """(dx, dw, db) for ``layer_norm``'s saved row statistics; dw, db in the normalized shape."""
+    if on_gpu(x):
+        from .cuda import layer_norm as twin
+
+        return twin.layer_norm_backward(cupy(), grad, x, weight, mean, rstd, normalized_ndim)
+    shape = x.shape
+    norm_shape = shape[len(shape) - normalized_ndim :]
+    n = int(np.prod(norm_shape))
+    rows = x.size // n if n else 0
+    x2 = np.ascontiguousarray(x).reshape(rows, n)
+    g2 = np.ascontiguousarray(np.broadcast_to(grad, shape)).reshape(rows, n)
+    w = np.ones(n, x.dtype) if weight is None else np.ascontiguousarray(weight).reshape(n)
+    chunks = max(1, min(rows, numba.get_num_threads()))
+    dw_parts, db_parts = np.zeros((chunks, n)), np.zeros((chunks, n))
+    dx = np.empty_like(x2)
+    backward(g2, x2, w, mean, rstd, dx, dw_parts, db_parts)
+    dtype = x.dtype
+    return (
+        dx.reshape(shape),
+        dw_parts.sum(0).astype(dtype).reshape(norm_shape),
+        db_parts.sum(0).astype(dtype).reshape(norm_shape),
+    )
