@@ -236,8 +236,9 @@ def _markdown(results) -> str:
         f"First run (empty numba cache): **{c['first_run_s']:.1f} s**; "
         f"cached start-up: **{c['cached_start_s']:.2f} s** (import tinygrad_edu and load every kernel).\n",
         "## Training step: kernels, reference ops, PyTorch (fresh process each, medians over rounds)\n",
-        "All of ours keep freed memory for the next step (`tinygrad_edu/allocator.py`) but the malloc-default "
-        "column, which shows what that is worth; PyTorch runs with glibc's malloc as it comes.\n",
+        "Every process keeps freed memory for the next step (`tinygrad_edu/allocator.py`, applied on import, and "
+        "PyTorch's process imports tinygrad_edu too) but the malloc-default column's, which shows what it is worth "
+        "to us.\n",
     ]
     headers = ["preset", "kernels ms", "kernels, malloc default ms", "reference ms", "torch ms", "ratio kernels/torch",
                "ratio kernels/reference"]  # fmt: skip
