@@ -147,3 +147,18 @@ def test_adam_kernel(xp, decoupled, dtype):
         adam_cuda.adam_step(xp, dev[0], xp.asarray(g), dev[1], dev[2], t=t, **settings)
     for got, expected in zip(dev, (p, m, v)):
         np.testing.assert_allclose(host(xp, got), expected, **tolerance(dtype))
+
+
+@examples(6)
+@given(st.integers(1, 5), st.integers(1, 300), dtypes, st.data())
+def test_cross_entropy_kernel(xp, rows, classes, dtype, data):
+    from tinygrad_edu.kernels.cuda import cross_entropy
+
+    targets = np.array(data.draw(st.lists(st.sampled_from([0, classes - 1, -100]), min_size=rows, max_size=rows)))
+    logits = np.random.default_rng(rows).standard_normal((rows, classes)).astype(dtype) * 3
+    upstream = np.random.default_rng(1).standard_normal(rows).astype(dtype)
+    value, dx = reference(lambda t: F.cross_entropy(t, tg.tensor(targets), reduction="none"), logits, upstream=upstream)
+    losses, probs = cross_entropy.cross_entropy(xp, xp.asarray(logits), xp.asarray(targets), -100)
+    got_dx = cross_entropy.cross_entropy_backward(xp, probs, xp.asarray(targets), -100, xp.asarray(upstream))
+    np.testing.assert_allclose(host(xp, losses), value, **tolerance(dtype))
+    np.testing.assert_allclose(host(xp, got_dx), dx, **tolerance(dtype))

@@ -194,15 +194,22 @@ class CrossEntropy(Op):
                 f"cross_entropy: target {bad} is out of range for {classes} classes "
                 f"(targets must be in [0, {classes - 1}] or equal ignore_index={ignore_index})"
             ))  # fmt: skip
-        shifted = x - x.max(axis=1, keepdims=True)
-        exp = xp.exp(shifted)
-        sum_exp = exp.sum(axis=1, keepdims=True)
-        rows = xp.arange(n)
-        losses = xp.log(sum_exp[:, 0]) - shifted[rows, safe_target]
-        losses = xp.where(keep, losses, x.dtype.type(0))
+        ctx.kernel = bool(n) and kernels.applies(xp, x)
+        if ctx.kernel:  # loss and softmax in one pass per row: kernels/cross_entropy.py
+            from ..kernels import cross_entropy as cross_entropy_kernel
+
+            # ignored rows carry target 0 here (safe_target) and are zeroed below: -1 matches no row
+            losses, exp = cross_entropy_kernel.cross_entropy(x, safe_target, -1)
+            losses = xp.where(keep, losses, x.dtype.type(0))
+        else:
+            shifted = x - x.max(axis=1, keepdims=True)
+            exp = xp.exp(shifted)
+            sum_exp = exp.sum(axis=1, keepdims=True)
+            losses = xp.log(sum_exp[:, 0]) - shifted[xp.arange(n), safe_target]
+            losses = xp.where(keep, losses, x.dtype.type(0))
+            exp /= sum_exp  # now the softmax, kept for backward
         # the count of kept rows stays on the device: reading it would make the host wait for the GPU
         count = keep.sum().astype(x.dtype) if reduction == "mean" else None
-        exp /= sum_exp  # now the softmax, kept for backward
         ctx.save_for_backward(exp, safe_target, keep)
         ctx.reduction, ctx.count = reduction, count
         if reduction == "none":
@@ -217,6 +224,12 @@ class CrossEntropy(Op):
     def backward(ctx, grad):
         probs, target, keep = ctx.saved_tensors
         xp = ctx.xp
+        if ctx.kernel and kernels.applies(xp, grad, probs):
+            from ..kernels import cross_entropy as cross_entropy_kernel
+
+            share = grad if ctx.reduction != "mean" else grad / xp.maximum(ctx.count, 1).astype(grad.dtype)
+            share = xp.where(keep, share, grad.dtype.type(0))  # ignored rows: no gradient
+            return cross_entropy_kernel.cross_entropy_backward(probs, target, -1, share), None
         grad_x = probs.copy()
         grad_x[xp.arange(len(target)), target] -= 1
         if ctx.reduction == "none":

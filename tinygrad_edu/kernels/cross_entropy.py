@@ -1,0 +1,71 @@
+"""Cross-entropy in one pass per row: loss_i = log Σ_j exp(x_ij) - x_i,t_i, and the softmax kept for backward.
+
+Per row: the maximum, then exp(x - max) summed and normalised into the softmax p, then the loss
+log Σ + max - x[t] (0 for a row whose target is ``ignore_index``). Backward: dx_i = (p_i - onehot(t_i))·s_i,
+with s_i the row's share of the upstream gradient (grad_i, grad/kept rows, or grad) and 0 for ignored rows.
+The reference is ``ops/nn_ops.py``'s ``CrossEntropy``, which takes seven array passes for the same.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .devices import cupy, on_gpu
+
+
+@numba.njit(cache=True, parallel=True)
+def forward(x, target, ignore_index, losses, probs):
+    rows, classes = x.shape
+    for r in numba.prange(rows):
+        top = -np.inf
+        for j in range(classes):
+            top = max(top, x[r, j])
+        total = 0.0
+        for j in range(classes):
+            e = math.exp(x[r, j] - top)
+            probs[r, j] = e
+            total += e
+        scale = 1.0 / total
+        for j in range(classes):
+            probs[r, j] *= scale
+        t = target[r]
+        losses[r] = 0.0 if t == ignore_index else math.log(total) + top - x[r, t]
+
+
+@numba.njit(cache=True, parallel=True)
+def backward(probs, target, ignore_index, share, out):
+    rows, classes = probs.shape
+    for r in numba.prange(rows):
+        t = target[r]
+        s = 0.0 if t == ignore_index else share[r]
+        for j in range(classes):
+            out[r, j] = probs[r, j] * s
+        if t != ignore_index:
+            out[r, t] -= s
+
+
+def cross_entropy(x, target, ignore_index):
+    """(per-row losses, softmax) of (N, C) logits and (N,) targets already checked to be in range."""
+    if on_gpu(x):
+        from .cuda import cross_entropy as twin
+
+        return twin.cross_entropy(cupy(), x, target, ignore_index)
+    x = np.ascontiguousarray(x)
+    losses, probs = np.empty(x.shape[0], x.dtype), np.empty_like(x)
+    forward(x, np.ascontiguousarray(target).astype(np.int64, copy=False), ignore_index, losses, probs)
+    return losses, probs
+
+
+def cross_entropy_backward(probs, target, ignore_index, share):
+    """dx for the saved softmax; ``share`` is each row's (N,) factor of the upstream gradient."""
+    if on_gpu(probs):
+        from .cuda import cross_entropy as twin
+
+        return twin.cross_entropy_backward(cupy(), probs, target, ignore_index, share)
+    out = np.empty_like(probs)
+    target = np.ascontiguousarray(target).astype(np.int64, copy=False)
+    backward(probs, target, ignore_index, np.ascontiguousarray(np.broadcast_to(share, target.shape)), out)
+    return out
