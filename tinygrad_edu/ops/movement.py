@@ -103,18 +103,25 @@ def index_on_device(xp, shape, index):
         if hasattr(part, "dtype"):
             part = xp.asarray(part)
             if axis_known and part.dtype.kind in "iu" and part.ndim > 0 and axis < len(shape):
-                _check_positions(part, shape, axis)
+                size = shape[axis]
+                check_range(xp, part, -size, size, lambda bad, size=size, axis=axis: (
+                    f"index out of range for a tensor of shape {tuple(shape)}: index {bad} on dim {axis} is "
+                    f"outside [-{size}, {size}) (checked on the device, raised at the next host read)"
+                ))  # fmt: skip
         moved.append(part)
     return moved[0] if single else tuple(moved)
 
 
-def _check_positions(positions, shape, axis) -> None:
-    size = shape[axis]
-    out_of_range = ((positions < -size) | (positions >= size)).any()
-    backend.check(out_of_range, lambda: IndexError(
-        f"index out of range for a tensor of shape {tuple(shape)}: an index array on dim {axis} holds a "
-        f"position outside [-{size}, {size}) (checked on the device, raised at the next host read)"
-    ))  # fmt: skip
+def check_range(xp, index, low, high, message) -> None:
+    """IndexError(message(first bad value)) unless every index is in [low, high); on CUDA checked at the next host
+    read, so the check costs the training step no sync of its own (``backend.check``)."""
+    out_of_range = (index < low) | (index >= high)
+
+    def error():
+        bad = index.ravel()[xp.flatnonzero(out_of_range.ravel())[:1]]
+        return IndexError(message(int(bad.tolist()[0])))
+
+    backend.check(out_of_range.any(), error)
 
 
 def _has_integer_array(index) -> bool:

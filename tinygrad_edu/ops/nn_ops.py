@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 
-from .. import backend, kernels
-from .movement import ScatterAdd
+from .. import kernels
+from .movement import ScatterAdd, check_range
 from .op import Op
 
 
@@ -164,18 +164,6 @@ class LayerNorm(Op):
         return out + bias if bias is not None else out
 
 
-def check_range(xp, index, size, message) -> None:
-    """IndexError(message(first bad value)) unless every index is in [0, size); on CUDA checked at the next host
-    read, so the check costs the training step no sync of its own (``backend.check``)."""
-    out_of_range = (index < 0) | (index >= size)
-
-    def error():
-        bad = index.ravel()[xp.flatnonzero(out_of_range.ravel())[:1]]
-        return IndexError(message(int(bad.tolist()[0])))
-
-    backend.check(out_of_range.any(), error)
-
-
 class CrossEntropy(Op):
     """loss_i = logΣexp(x_i) - x_i[t_i]: dx_i = (softmax(x_i) - onehot(t_i)) · grad_i (0 for ignored rows)
 
@@ -190,7 +178,7 @@ class CrossEntropy(Op):
         keep = target != ignore_index
         safe_target = xp.where(keep, target, 0)
         if n:
-            check_range(xp, safe_target, classes, lambda bad: (
+            check_range(xp, safe_target, 0, classes, lambda bad: (
                 f"cross_entropy: target {bad} is out of range for {classes} classes "
                 f"(targets must be in [0, {classes - 1}] or equal ignore_index={ignore_index})"
             ))  # fmt: skip
@@ -266,6 +254,7 @@ class Embedding(Op):
             check_range(
                 ctx.xp,
                 idx,
+                0,
                 vocab,
                 lambda bad: f"embedding: index {bad} is out of range for an embedding of {vocab} rows",
             )
