@@ -167,12 +167,19 @@ def _prepare(args) -> int:
 
 
 def _train(args) -> int:
+    from . import distributed
+
+    world = distributed.world()  # under mpiexec, this process is one rank of a data-parallel run
+    run = build_config(args.preset, _overrides(args))
+    return distributed.run_ranks(world, "train", lambda: _train_rank(run, args.resume, world))
+
+
+def _train_rank(run, resume: bool, world) -> int:
     from .sample import generate_text
     from .train import train
 
-    run = build_config(args.preset, _overrides(args))
-    result = train(run, resume=args.resume)
-    if result.already_complete:
+    result = train(run, resume=resume, world=world)
+    if result.already_complete or not world.is_main:
         return 0
     skipped = f"; {result.skipped_steps} updates skipped (non-finite)" if result.skipped_steps else ""
     print(

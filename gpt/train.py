@@ -4,10 +4,14 @@ Reproducibility: training batches come from a NumPy generator seeded by ``seed``
 engine's generator (``tinygrad_edu.manual_seed``); evaluation batches come from a generator seeded by
 (seed, iteration), so evaluating never disturbs training. The checkpoint stores both training generators'
 states, so ``--resume`` replays exactly the batches and dropout masks an uninterrupted run would have drawn.
+
+Under ``mpiexec -n N`` (``gpt/distributed.py``) every rank runs this same loop on its slice of each batch
+and the gradients are averaged before clipping; rank 0 alone logs, prints and writes checkpoints.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -20,7 +24,7 @@ import tinygrad_edu as torch
 from tinygrad_edu import nn
 
 from . import checkpoint as ckpt
-from . import memory
+from . import distributed, memory
 from .config import RunConfig, TrainConfig
 from .data import CharTokenizer, Dataset, batch_from_offsets, load_dataset, prepare_shakespeare, resolve_dataset_dir
 from .model import GPT, GPTConfig, eval_mode
@@ -64,22 +68,28 @@ def configure_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW
 
 
 class Batches:
-    """Random (x, y) windows of a token array; y is x shifted by one token."""
+    """Random (x, y) windows of a token array; y is x shifted by one token.
 
-    def __init__(self, data: np.ndarray, block_size: int, batch_size: int, device: str):
+    With ``world_size`` ranks, every rank draws the offsets of the whole batch (world_size × batch_size), as
+    one process with that batch would, and keeps its own slice: rank r the r-th ``batch_size`` rows."""
+
+    def __init__(self, data: np.ndarray, block_size: int, batch_size: int, device: str, rank: int = 0, world_size=1):
         if len(data) <= block_size + 1:
             raise ValueError(f"the split has {len(data)} tokens, too few for block_size {block_size}")
         self.data, self.block_size, self.batch_size, self.device = data, block_size, batch_size, device
+        self.rank, self.world_size = rank, world_size
 
     def sample(self, rng: np.random.Generator):
-        offsets = rng.integers(0, len(self.data) - self.block_size, size=self.batch_size)
+        offsets = rng.integers(0, len(self.data) - self.block_size, size=self.batch_size * self.world_size)
+        offsets = offsets[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
         x, y = batch_from_offsets(self.data, offsets, self.block_size)
         return torch.from_numpy(x).to(self.device), torch.from_numpy(y).to(self.device)
 
 
 @torch.no_grad()
-def estimate_loss(model: GPT, splits: dict, cfg: TrainConfig, it: int) -> dict:
-    """Mean loss over ``eval_iters`` random batches of each split, in eval mode, without a graph."""
+def estimate_loss(model: GPT, splits: dict, cfg: TrainConfig, it: int, world=distributed.SINGLE) -> dict:
+    """Mean loss over ``eval_iters`` random batches of each split, in eval mode, without a graph (each rank
+    evaluates its slice of every batch, and the ranks' means are averaged)."""
     out = {}
     with eval_mode(model):
         for name, batches in splits.items():
@@ -89,47 +99,82 @@ def estimate_loss(model: GPT, splits: dict, cfg: TrainConfig, it: int) -> dict:
                 x, y = batches.sample(rng)
                 _, loss = model(x, y)
                 total = loss.double() if total is None else total + loss.double()
-            out[name] = (total / cfg.eval_iters).item()
+            out[name] = world.mean((total / cfg.eval_iters).item())
     return out
 
 
-def load_or_prepare(cfg: TrainConfig) -> Dataset:
-    """The prepared dataset; tinyshakespeare is prepared on first use (from TINYSHAKESPEARE or a download)."""
+def load_or_prepare(cfg: TrainConfig, world=distributed.SINGLE) -> Dataset:
+    """The prepared dataset; tinyshakespeare is prepared on first use (from TINYSHAKESPEARE or a download),
+    by rank 0 alone while the other ranks wait (they would write the same files at once)."""
+    if not world.is_main:
+        world.broadcast(None)  # wait for rank 0 to have prepared it
+        return load_dataset(cfg.dataset, cfg.data_dir)
+    dataset = _load_or_prepare(cfg)
+    world.broadcast(None)
+    return dataset
+
+
+def _load_or_prepare(cfg: TrainConfig) -> Dataset:
     if cfg.dataset == "shakespeare" and not (resolve_dataset_dir("shakespeare", cfg.data_dir) / "meta.json").exists():
         print("preparing tinyshakespeare (first run) ...")
         prepare_shakespeare(data_dir=cfg.data_dir)
     return load_dataset(cfg.dataset, cfg.data_dir)
 
 
-def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
+def train(run: RunConfig, *, resume: bool = False, log=print, world: distributed.World | None = None) -> TrainResult:
     cfg = run.train
+    world = world or distributed.world()
+    if not world.is_main:  # rank 0 alone logs, prints and writes
+        log = _quiet
+        cfg = dataclasses.replace(cfg, progress=False)
+    _blas_limit = distributed.limit_blas_threads(world)  # held for the run: the limit lasts while it is referenced
+    if torch.device(cfg.device).type == "cuda":
+        distributed.use_local_gpu(world)
     out_dir = Path(cfg.out_dir)
-    dataset = load_or_prepare(cfg)
+    dataset = load_or_prepare(cfg, world)
     model_cfg = GPTConfig(vocab_size=dataset.tokenizer.vocab_size, **run.model)
     dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
     memory.check_fits(
         model_cfg.to_dict(), model_cfg.vocab_size, cfg.batch_size, 8 if cfg.dtype == "float64" else 4, cfg.device
     )
 
+    distributed.agree(
+        world,
+        {
+            "the model config": model_cfg.to_dict(),
+            "the training config": {k: v for k, v in run.train.to_dict().items() if k != "progress"},
+            "the training data": distributed.data_digest(dataset.train),
+            "the validation data": distributed.data_digest(dataset.val),
+            "the code": distributed.code_digest(),
+        },
+    )
+
     torch.manual_seed(cfg.seed)
-    model = GPT(model_cfg).to(cfg.device, dtype)
+    model = GPT(model_cfg).to(cfg.device, dtype)  # the same seed: the same initial weights on every rank
+    if world.rank:  # ...but each rank's own dropout masks (rank 0 keeps the single-process stream)
+        torch.manual_seed(cfg.seed + world.rank)
     optimizer = configure_optimizer(model, cfg)
-    batch_rng = np.random.default_rng(cfg.seed)
+    average_gradients = distributed.GradientAverager(model.parameters(), world)
+    batch_rng = np.random.default_rng(cfg.seed)  # the same on every rank: each draws the whole batch
     start_iter, elapsed_before, best_val = 0, 0.0, math.inf
 
     ckpt_path = out_dir / ckpt.FILENAME
     if resume:
-        header, arrays = ckpt.read_checkpoint(ckpt_path)
+        # rank 0 reads the file and hands it to the others, so only rank 0's machine needs the run directory
+        header, arrays = world.broadcast(ckpt.read_checkpoint(ckpt_path) if world.is_main else None)
+        _check_world_size(header, world, cfg, ckpt_path)
         _check_compatible(header, model_cfg, dataset.tokenizer, cfg, ckpt_path)
         ckpt.load_model_state(model, arrays, ckpt_path)
         ckpt.load_optimizer_state(optimizer, header, arrays)
-        torch.set_rng_state(header["rng"]["engine"])
-        if "cuda" in header["rng"]:  # dropout on a GPU draws from the CUDA generator
-            torch.cuda.set_rng_state(header["rng"]["cuda"])
-        batch_rng.bit_generator.state = header["rng"]["batches"]
+        rng = header["rng"]
+        torch.set_rng_state(rng["engine_by_rank"][world.rank] if "engine_by_rank" in rng else rng["engine"])
+        if "cuda" in rng:  # dropout on a GPU draws from the CUDA generator
+            torch.cuda.set_rng_state(rng["cuda_by_rank"][world.rank] if "cuda_by_rank" in rng else rng["cuda"])
+        batch_rng.bit_generator.state = rng["batches"]
         start_iter, elapsed_before = header["iter"], header["elapsed_s"]
         best_val = header.get("best_val_loss", math.inf)
-        _truncate_log(out_dir / "log.jsonl", start_iter)  # drop evaluations made after the checkpoint
+        if world.is_main:
+            _truncate_log(out_dir / "log.jsonl", start_iter)  # drop evaluations made after the checkpoint
         if start_iter >= cfg.max_iters:
             log(
                 f"{ckpt_path} is already at iteration {start_iter} of max_iters {cfg.max_iters}: the run is complete "
@@ -147,7 +192,7 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
                 already_complete=True,
             )
         log(f"resuming from {ckpt_path} at iteration {start_iter}")
-    else:
+    elif world.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "log.jsonl").unlink(missing_ok=True)
 
@@ -155,11 +200,16 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
         f"model: {model.num_params() / 1e6:.2f}M parameters (non-embedding), vocab {model_cfg.vocab_size}, "
         f"{cfg.device}, {cfg.dtype}"
     )
+    if world.size > 1:
+        log(
+            f"data parallel: {world.size} ranks x batch_size {cfg.batch_size} = global batch "
+            f"{world.size * cfg.batch_size}; {distributed.blas_threads(world)} BLAS thread(s) per rank"
+        )
     splits = {
-        "train": Batches(dataset.train, model_cfg.block_size, cfg.batch_size, cfg.device),
-        "val": Batches(dataset.val, model_cfg.block_size, cfg.batch_size, cfg.device),
+        name: Batches(data, model_cfg.block_size, cfg.batch_size, cfg.device, world.rank, world.size)
+        for name, data in (("train", dataset.train), ("val", dataset.val))
     }
-    tokens_per_iter = cfg.batch_size * model_cfg.block_size * cfg.gradient_accumulation_steps
+    tokens_per_iter = cfg.batch_size * model_cfg.block_size * cfg.gradient_accumulation_steps * world.size
     progress = _progress_bar(cfg, start_iter)
     t0 = time.perf_counter()
     tokens_since = 0
@@ -171,7 +221,7 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
         lr = learning_rate(it, cfg)
         is_eval = it % cfg.eval_interval == 0 or it == cfg.max_iters
         if is_eval and not (resume and it == start_iter):
-            last = estimate_loss(model, splits, cfg, it)
+            last = estimate_loss(model, splits, cfg, it, world)
             if not (math.isfinite(last["train"]) and math.isfinite(last["val"])):
                 raise NonFiniteLoss(
                     f"iteration {it}: the evaluated loss is not finite (train {last['train']}, val {last['val']}); "
@@ -186,8 +236,9 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
                 "elapsed_s": round(elapsed, 3),
                 "tokens_per_s": round(tokens_since / max(elapsed - elapsed_before, 1e-9), 1) if it else 0.0,
             }
-            with open(out_dir / "log.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+            if world.is_main:
+                with open(out_dir / "log.jsonl", "a") as f:
+                    f.write(json.dumps(record) + "\n")
             _write(
                 progress,
                 log,
@@ -195,6 +246,10 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
             )
             best_val = min(best_val, last["val"])
             if cfg.checkpoint:
+                engines = world.gather(torch.get_rng_state())  # every rank's dropout stream, for --resume
+                on_cuda = torch.device(cfg.device).type == "cuda"
+                cudas = world.gather(torch.cuda.get_rng_state()) if on_cuda else None
+            if cfg.checkpoint and world.is_main:
                 meta = {
                     "iter": it,
                     "elapsed_s": elapsed,
@@ -204,10 +259,13 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
                     "train_config": cfg.to_dict(),
                     "tokenizer": dataset.tokenizer.to_dict(),
                     "code_version": torch.__version__,
+                    "world_size": world.size,
                     "rng": {
-                        "engine": torch.get_rng_state(),
+                        "engine": engines[0],
                         "batches": batch_rng.bit_generator.state,
-                        **({"cuda": torch.cuda.get_rng_state()} if torch.device(cfg.device).type == "cuda" else {}),
+                        **({"cuda": cudas[0]} if on_cuda else {}),
+                        **({"engine_by_rank": engines} if world.size > 1 else {}),
+                        **({"cuda_by_rank": cudas} if world.size > 1 and on_cuda else {}),
                     },
                 }
                 try:
@@ -227,6 +285,7 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
             _, loss = model(x, y)
             # the mean over micro-batches: each contributes 1/steps of the gradient of the full batch
             (loss / cfg.gradient_accumulation_steps).backward()
+        average_gradients()  # the mean over ranks, before clipping: every rank then makes the same update
         watched = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip else loss.detach()
         what = "gradient norm" if cfg.grad_clip else "loss"
         if cfg.on_nonfinite == "stop":
@@ -246,7 +305,7 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
         tokens_since += tokens_per_iter
 
         if it % cfg.log_interval == 0:
-            train_loss = loss.item()  # the one host sync per log interval
+            train_loss = world.mean(loss.item())  # the one host sync per log interval (and, on N ranks, a sum)
             if progress is not None:
                 rate = tokens_since / max(time.perf_counter() - t0, 1e-9)
                 progress.set_postfix(loss=f"{train_loss:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
@@ -259,6 +318,24 @@ def train(run: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
     return TrainResult(
         model, dataset.tokenizer, cfg.max_iters, last["train"], last["val"], elapsed, out_dir, skipped_steps=skipped
     )
+
+
+def _quiet(*args, **kwargs) -> None:
+    """The log of ranks other than 0: they train in silence."""
+
+
+def _check_world_size(header: dict, world, cfg: TrainConfig, path) -> None:
+    saved = header.get("world_size", 1)
+    if saved != world.size:
+        per_rank = header.get("train_config", {}).get("batch_size", cfg.batch_size)
+        raise distributed.DistributedError(
+            f"{path} was written by a run of {saved} process(es) with batch_size {per_rank} each (global batch "
+            f"{saved * per_rank}); this run has {world.size}. Each process's slice of every batch and its dropout "
+            "stream are in the checkpoint, so an exact resume needs the same number: run it with "
+            f"`mpiexec -n {saved} gpt train ... --resume`"
+            + (" (or without mpiexec)" if saved == 1 else "")
+            + ", or start a new run in another --out_dir"
+        )
 
 
 class NonFiniteLoss(RuntimeError):
