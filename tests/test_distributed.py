@@ -182,3 +182,31 @@ def test_digests_see_a_changed_byte():
     assert distributed.data_digest(a) != distributed.data_digest(b)
     assert distributed.data_digest(a) == distributed.data_digest(a.copy())
     assert len(distributed.code_digest()) == 16
+
+
+def test_distributed_benchmark_times_both_world_sizes_and_writes_the_paper_model(tmp_path):
+    """``python -m benchmarks distributed --quick``: 1 and 2 ranks, each step's phases, an allreduce sweep, and
+    the paper model whose allreduce is the ring's 2(N−1)/N × bytes / bandwidth."""
+    from benchmarks.__main__ import main
+    from benchmarks.distributed import LINKS
+
+    mpiexec()  # skips, saying why, without Open MPI
+    assert main(["distributed", "--quick", "--threads", "1", "--out", str(tmp_path)]) == 0
+    payload = json.loads((tmp_path / "distributed.json").read_text())
+    rows = {row["name"]: row for row in payload["steps"]}
+    assert {"ours 1×2", "ours 1×4", "ours 2×2"} <= set(rows)
+    two = rows["ours 2×2"]
+    assert two["ranks"] == 2 and two["global_batch"] == 4 and two["allreduce_ms"] > 0
+    assert rows["ours 1×2"]["allreduce_ms"] < two["allreduce_ms"]  # one process averages nothing
+    assert two["throughput_vs_1_process_same_global_batch"] > 0
+    assert [r["bytes"] for r in payload["allreduce"]] == [4096, 16384, 65536]
+    assert all(r["mpi"] > 0 for r in payload["allreduce"])
+    for row in payload["paper"]:
+        link = LINKS[row["where"]]
+        n = link["gpus"]
+        expected = link["latency"] + 2 * (n - 1) / n * row["grad_MB"] * 1e6 / link["busbw"]
+        assert row["allreduce_ms"] == pytest.approx(1e3 * expected)
+        assert 0 < row["efficiency"] < 1
+    assert row["grad_MB"] == pytest.approx(4 * 10_770_816 / 1e6)  # the lecture preset: 10.77M parameters
+    md = (tmp_path / "distributed.md").read_text()
+    assert "On paper" in md and "ours 2×2" in md
