@@ -210,3 +210,29 @@ def test_distributed_benchmark_times_both_world_sizes_and_writes_the_paper_model
     assert row["grad_MB"] == pytest.approx(4 * 10_770_816 / 1e6)  # the lecture preset: 10.77M parameters
     md = (tmp_path / "distributed.md").read_text()
     assert "On paper" in md and "ours 2×2" in md
+
+
+def test_nccl_allreduce_sums_on_the_gpu():
+    """The NCCL path of ``GradientAverager`` on one GPU (a world of one rank): the unique id, the communicator
+    and the in-place allReduce on CuPy's stream. Runs in ``python -m benchmarks gpu-check``; skips without a
+    GPU. Two ranks need two GPUs (NCCL refuses two ranks on one device), so the sum over ranks itself stays
+    unverified until a multi-GPU machine runs ``mpiexec -n 2 gpt train --device cuda``."""
+    cupy = pytest.importorskip("cupy", reason="needs CuPy and a GPU")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("needs a GPU")
+        from cupy.cuda import nccl  # noqa: F401
+    except Exception as error:  # no driver, no device, or CuPy built without NCCL
+        pytest.skip(f"needs a GPU with NCCL (cupy.cuda.nccl): {error}")
+
+    class OneRank:
+        rank, size, is_main = 0, 1, True
+
+        def broadcast(self, obj, root=0):
+            return obj
+
+    averager = distributed.GradientAverager([], OneRank())
+    flat = cupy.arange(1000, dtype=cupy.float32)
+    averager._nccl_sum_(flat, cupy)
+    cupy.cuda.get_current_stream().synchronize()
+    np.testing.assert_array_equal(cupy.asnumpy(flat), np.arange(1000, dtype=np.float32))
