@@ -2,9 +2,9 @@
 
 WHAT is one of ``ops``, ``train``, ``scaling``, ``profile``, ``peak``, ``generate``, ``kernels``, ``distributed``,
 ``gpu-check`` or ``all`` (peak, ops, train, scaling, profile, generate, kernels, in that order; ``distributed``
-launches MPI ranks and ``gpu-check`` needs a GPU, so both run only by name). Each writes ``<name>.json`` (every sample summary, the
-machine, versions, date, commit and the exact command), ``<name>.md`` (a table with the ratio ours / PyTorch
-in every row) and ``<name>.png`` under ``--out`` (default ``benchmarks/results``). Without PyTorch
+launches MPI ranks and ``gpu-check`` needs a GPU, so both run only by name). Each writes ``<name>.json`` (every
+sample summary, the machine, versions, date, commit and the exact command), ``<name>.md`` (a table with the ratio
+ours / PyTorch in every row) and ``<name>.png`` under ``--out`` (default ``benchmarks/results``). Without PyTorch
 everything runs, minus the PyTorch columns.
 """
 
