@@ -227,3 +227,26 @@ def test_cross_entropy_kernel_equals_the_reference(rows, classes, dtype, reducti
         targets[0] = 0  # the mean over no rows is nan in both: compared elsewhere
     fn = lambda x: F.cross_entropy(x, tg.tensor(targets), reduction=reduction)  # noqa: E731
     assert_same(fn, logits)
+
+
+def test_the_kernels_leave_pytorchs_thread_count_alone(torch):
+    """numba's OpenMP pool, started by the kernels, used to reset the process's OpenMP thread count, so PyTorch
+    ran on every core after ``torch.set_num_threads(1)`` (seen as a second busy thread in the lecture ladder).
+    In a fresh process: PyTorch at one thread, one of our kernel-running steps, PyTorch still at one thread."""
+    import subprocess
+    import sys
+
+    if not kernels.numba_available():
+        pytest.skip("numba is not installed: no kernel pool to start")
+    script = (
+        "import torch, numpy as np, tinygrad_edu as tg\n"
+        "torch.set_num_threads(1); assert torch.get_num_threads() == 1\n"
+        "x = tg.tensor(np.random.default_rng(0).standard_normal((64, 32)).astype(np.float32), requires_grad=True)\n"
+        "tg.nn.functional.gelu(tg.nn.functional.layer_norm(x, (32,))).sum().backward()\n"
+        "from tinygrad_edu import kernels; assert kernels.enabled()\n"
+        "print(torch.get_num_threads())\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "NUMBA_THREADING_LAYER"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"

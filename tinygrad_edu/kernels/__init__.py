@@ -43,6 +43,12 @@ def numba_available() -> bool:
         numba = importlib.import_module("numba")
     except ImportError:
         return False
+    # numba's OpenMP layer resets the process's OpenMP thread count when its pool starts, which silently gives
+    # PyTorch (or any OpenMP library in the process) all the cores again after torch.set_num_threads(1); the
+    # kernels run on one thread anyway, so the workqueue layer, which touches no one else's settings, is enough.
+    # It must be chosen before the pool starts, and set_num_threads starts it.
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "workqueue"
     numba.set_num_threads(1)  # leave the cores to BLAS: see above (set for the thread that runs the kernels)
     return True
 
