@@ -17,6 +17,7 @@ EXPERIMENTS = {
     "addition": "gpt.experiments.addition",
     "pretrain-finetune": "gpt.experiments.pretrain_finetune",
     "modern": "gpt.experiments.modern",
+    "lecture-ladder": "gpt.experiments.lecture_ladder",
 }
 
 

@@ -72,12 +72,23 @@ class Head(nn.Module):
 
 class MultiHeadAttention(nn.Module):
     """Several ``Head`` modules side by side (each can attend to something different), their outputs
-    concatenated and projected back into the residual stream."""
+    concatenated and projected back into the residual stream.
 
-    def __init__(self, n_embd: int, num_heads: int, head_size: int, block_size: int, dropout: float = 0.0):
+    ``projection=False`` is the lecture's first version, before residual connections: the heads' outputs are
+    only concatenated (the projection arrives with the residual stream it projects into)."""
+
+    def __init__(
+        self,
+        n_embd: int,
+        num_heads: int,
+        head_size: int,
+        block_size: int,
+        dropout: float = 0.0,
+        projection: bool = True,
+    ):
         super().__init__()
         self.heads = nn.ModuleList([Head(n_embd, head_size, block_size, dropout) for _ in range(num_heads)])
-        self.proj = nn.Linear(head_size * num_heads, n_embd)
+        self.proj = nn.Linear(head_size * num_heads, n_embd) if projection else nn.Identity()
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x):
@@ -86,16 +97,18 @@ class MultiHeadAttention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """The per-token computation after attention: a Linear layer 4x wider, ReLU, and a Linear back."""
+    """The per-token computation after attention: a Linear layer 4x wider, ReLU, and a Linear back.
 
-    def __init__(self, n_embd: int, dropout: float = 0.0):
+    ``expansion=1, projection=False`` is the lecture's first version: one Linear of the same width and a ReLU."""
+
+    def __init__(self, n_embd: int, dropout: float = 0.0, expansion: int = 4, projection: bool = True):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(n_embd, 4 * n_embd),
-            nn.ReLU(),
-            nn.Linear(4 * n_embd, n_embd),
-            nn.Dropout(dropout),
-        )
+        if not projection and expansion != 1:
+            raise ValueError(f"FeedForward: without the projection back, the width cannot grow ({expansion}x)")
+        layers = [nn.Linear(n_embd, expansion * n_embd), nn.ReLU()]
+        if projection:
+            layers.append(nn.Linear(expansion * n_embd, n_embd))
+        self.net = nn.Sequential(*layers, nn.Dropout(dropout))
 
     def forward(self, x):
         return self.net(x)
@@ -103,17 +116,32 @@ class FeedForward(nn.Module):
 
 class Block(nn.Module):
     """A Transformer block: communication (multi-head attention) followed by computation (feed-forward), each
-    applied to a LayerNorm-ed copy of x and added back to x (pre-LN residual connections)."""
+    applied to a LayerNorm-ed copy of x and added back to x (pre-LN residual connections).
 
-    def __init__(self, n_embd: int, n_head: int, block_size: int, dropout: float = 0.0):
+    The switches rebuild the lecture's earlier blocks: ``layer_norm=False`` drops the two LayerNorms, and
+    ``residual=False`` is the block before residual connections, whose attention has no output projection and
+    whose feed-forward is one Linear of the same width (the lecture adds all three in one step)."""
+
+    def __init__(
+        self,
+        n_embd: int,
+        n_head: int,
+        block_size: int,
+        dropout: float = 0.0,
+        residual: bool = True,
+        layer_norm: bool = True,
+    ):
         super().__init__()
         head_size = n_embd // n_head
-        self.sa = MultiHeadAttention(n_embd, n_head, head_size, block_size, dropout)
-        self.ffwd = FeedForward(n_embd, dropout)
-        self.ln1 = nn.LayerNorm(n_embd)
-        self.ln2 = nn.LayerNorm(n_embd)
+        self.residual = residual
+        self.sa = MultiHeadAttention(n_embd, n_head, head_size, block_size, dropout, projection=residual)
+        self.ffwd = FeedForward(n_embd, dropout, expansion=4 if residual else 1, projection=residual)
+        self.ln1 = nn.LayerNorm(n_embd) if layer_norm else nn.Identity()
+        self.ln2 = nn.LayerNorm(n_embd) if layer_norm else nn.Identity()
 
     def forward(self, x):
+        if not self.residual:
+            return self.ffwd(self.ln2(self.sa(self.ln1(x))))
         x = x + self.sa(self.ln1(x))
         x = x + self.ffwd(self.ln2(x))
         return x
@@ -153,6 +181,68 @@ class LectureGPT(nn.Module):
 
     def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None):
         return generate(self, idx, max_new_tokens, temperature, top_k, block_size=self.block_size)
+
+
+# The lecture's path from the bigram model to the GPT, one rung per step of the video, in order.
+RUNGS = ("bigram", "single head", "multi-head", "+ feed-forward", "3 blocks", "+ residual", "+ LayerNorm")
+
+
+class LadderLM(nn.Module):
+    """One rung of the lecture's ladder (``RUNGS``), built the way the lecture had it at that step.
+
+    Every rung after the bigram has the same frame, token and position embeddings in, ``lm_head`` out; only
+    the body between them grows: one ``Head`` of size n_embd; ``n_head`` heads of n_embd/n_head,
+    concatenated; then a ``FeedForward`` after them; then ``n_layer`` such ``Block``s, without residual
+    connections; then with them (and the attention projection, the 4x feed-forward); then pre-LN LayerNorms in
+    every block and before the head. The bigram rung is ``BigramLanguageModel``, built by ``ladder_model``.
+    """
+
+    def __init__(
+        self, vocab_size: int, rung: str, n_embd: int = 32, n_head: int = 4, n_layer: int = 3, block_size: int = 8
+    ):
+        super().__init__()
+        if rung not in RUNGS[1:]:
+            raise ValueError(f"LadderLM: rung must be one of {RUNGS[1:]}, got {rung!r}")
+        self.rung, self.block_size = rung, block_size
+        self.token_embedding_table = nn.Embedding(vocab_size, n_embd)
+        self.position_embedding_table = nn.Embedding(block_size, n_embd)
+        head_size = n_embd // n_head
+        if rung == "single head":
+            body = Head(n_embd, n_embd, block_size)
+        elif rung == "multi-head":
+            body = MultiHeadAttention(n_embd, n_head, head_size, block_size, projection=False)
+        elif rung == "+ feed-forward":
+            body = nn.Sequential(
+                MultiHeadAttention(n_embd, n_head, head_size, block_size, projection=False),
+                FeedForward(n_embd, expansion=1, projection=False),
+            )
+        else:
+            residual, layer_norm = rung != "3 blocks", rung == "+ LayerNorm"
+            body = nn.Sequential(
+                *[Block(n_embd, n_head, block_size, residual=residual, layer_norm=layer_norm) for _ in range(n_layer)]
+            )
+        self.body = body
+        self.ln_f = nn.LayerNorm(n_embd) if rung == "+ LayerNorm" else nn.Identity()
+        self.lm_head = nn.Linear(n_embd, vocab_size)
+
+    def forward(self, idx, targets=None):
+        B, T = idx.shape
+        if T > self.block_size:
+            raise ValueError(f"cannot forward a sequence of length {T}: the block size is only {self.block_size}")
+        x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+        logits = self.lm_head(self.ln_f(self.body(x)))  # (B, T, vocab_size)
+        return logits, _lm_loss(logits, targets)
+
+    def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None):
+        return generate(self, idx, max_new_tokens, temperature, top_k, block_size=self.block_size)
+
+
+def ladder_model(rung: str, vocab_size: int, **shape):
+    """The model of one rung of ``RUNGS`` (``shape``: n_embd, n_head, n_layer, block_size for the rungs after
+    the bigram, which has no shape but its vocabulary)."""
+    if rung == "bigram":
+        return BigramLanguageModel(vocab_size)
+    return LadderLM(vocab_size, rung, **shape)
 
 
 def heads_to_batched(mha: MultiHeadAttention, attn: CausalSelfAttention) -> CausalSelfAttention:
