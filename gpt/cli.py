@@ -18,6 +18,7 @@ EXPERIMENTS = {
     "pretrain-finetune": "gpt.experiments.pretrain_finetune",
     "modern": "gpt.experiments.modern",
     "lecture-ladder": "gpt.experiments.lecture_ladder",
+    "calculator": "gpt.experiments.calculator",
 }
 
 
