@@ -1,4 +1,4 @@
-"""The ``gpt`` command: ``prepare``, ``train``, ``sample``, ``attention``, ``experiment``, ``bench`` (also
+"""The ``gpt`` command: ``prepare``, ``train``, ``sample``, ``attention``, ``explore``, ``experiment``, ``bench`` (also
 ``python -m gpt ...``), one argparse tree with ``--help`` on every command (see ``gpt/arguments.py``)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import dataclasses
 import importlib
 import sys
 
-from . import attention, quantize
+from . import attention, explore, quantize
 from .arguments import ArgumentParser, first_line
 from .config import MODEL_FIELDS, PRESETS, TRAIN_FIELDS, build_config, parse_value
 
@@ -69,6 +69,7 @@ def _parser() -> ArgumentParser:
     sample.add_argument("--device", default="cpu")
 
     attention.add_arguments(commands.add_parser("attention", help=attention.DESCRIPTION))
+    explore.add_arguments(commands.add_parser("explore", help=explore.DESCRIPTION))
     quantize.add_arguments(commands.add_parser("quantize", help="an int8 copy of a trained run (Q8_0-style)"))
 
     experiment = commands.add_parser("experiment", help="run a lecture exercise or the ablation study")
@@ -118,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             return _sample(args)
         if args.command == "attention":
             return attention.run(args)
+        if args.command == "explore":
+            return explore.run(args)
         if args.command == "quantize":
             return quantize.run(args)
         if args.command == "experiment":
