@@ -206,14 +206,25 @@ def render(data: dict) -> str:
     return template.replace("__TITLE__", title).replace("__DATA__", blob)
 
 
-def serve(path: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve ``path`` at http://host:port/ until interrupted (the page itself needs no server)."""
+def make_server(path: Path, host: str = "127.0.0.1", port: int = 8000):
+    """An HTTP server for ``path``'s folder on ``host:port`` (port 0: any free one); its address is
+    ``page_address(server, path)``."""
     import functools
     import http.server
 
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
-    with http.server.ThreadingHTTPServer((host, port), handler) as server:
-        print(f"serving {path.name} at http://{host}:{server.server_address[1]}/{path.name} (Ctrl-C stops)")
+    return http.server.ThreadingHTTPServer((host, port), handler)
+
+
+def page_address(server, path: Path) -> str:
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}/{path.name}"
+
+
+def serve(path: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve ``path`` until interrupted, printing its address (the page itself needs no server)."""
+    with make_server(path, host, port) as server:
+        print(f"serving {page_address(server, path)} (Ctrl-C stops)", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:

@@ -124,6 +124,25 @@ def test_gpt_explore_writes_the_page_and_refuses_bad_input(tmp_path, capsys):
     assert "ckpt.npz" in capsys.readouterr().err
 
 
+def test_serve_serves_the_page(tmp_path):
+    import threading
+    import urllib.request
+
+    page = tmp_path / "explore.html"
+    page.write_text(explore.render(explore.explore(tiny(), tokenizer(), "how", steps=1)), encoding="utf-8")
+    with explore.make_server(page, port=0) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            address = explore.page_address(server, page)
+            assert address.startswith("http://127.0.0.1:") and address.endswith("/explore.html")
+            with urllib.request.urlopen(address, timeout=30) as response:
+                assert response.read().decode("utf-8") == page.read_text(encoding="utf-8")
+        finally:
+            server.shutdown()
+            thread.join(timeout=30)
+
+
 # -- in a real browser -------------------------------------------------------------------------------------------
 
 
