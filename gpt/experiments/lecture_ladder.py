@@ -438,7 +438,7 @@ def _draw(fig, rungs, libraries, runs, curve_rows) -> None:
             label = rung if library == libraries[0] else None
             curves.plot(steps, mean, style, color=colour, label=label)
     curves.set_xlabel("step")
-    curves.set_title("val loss, mean over seeds (solid: tinygrad_edu, dashed: PyTorch)")
+    curves.set_title("val loss, mean over seeds (solid: ours, dashed: PyTorch)")
     curves.legend(fontsize=7)
     for ax in (finals, curves):
         ax.grid(alpha=0.3)
