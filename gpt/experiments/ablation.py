@@ -25,8 +25,12 @@ from dataclasses import dataclass, field
 from ..lecture import BigramLanguageModel
 from ..model import GPT, Block, CausalSelfAttention, GPTConfig
 from . import common
+from .lecture_ladder import RECIPES
 
 NAME = "ablation"
+
+# the lecture's figures, one table for both experiments (gpt/experiments/lecture_ladder.py says where they come from)
+LECTURE = {rung: recipe.lecture_val for rung, recipe in RECIPES.items()}
 
 # The lecture's small setting; the "scaled up" rung changes it.
 SMALL = dict(block_size=8, n_embd=32, n_head=4)
@@ -64,17 +68,17 @@ def variants() -> list[Variant]:
     ladder = [
         Variant("bigram", "ladder", config=None, switch=(BigramLanguageModel, r"self\.token_embedding_table ="),
                 note="a (vocab x vocab) table of next-character logits"),
-        Variant("single head", "ladder", config=dict(rung, single_head=True), switch=_heads_switch(), lecture=2.5,
-                note="one head of size 32", reference="bigram"),
-        Variant("multi-head", "ladder", config=dict(rung), switch=_heads_switch(), lecture=2.28,
+        Variant("single head", "ladder", config=dict(rung, single_head=True), switch=_heads_switch(),
+                lecture=LECTURE["single head"], note="one head of size 32", reference="bigram"),
+        Variant("multi-head", "ladder", config=dict(rung), switch=_heads_switch(), lecture=LECTURE["multi-head"],
                 note="4 heads of size 8", reference="single head"),
         Variant("+ feed forward", "ladder", config=dict(rung, mlp="gelu"), switch=(Block, r"config\.mlp"),
-                lecture=2.24, note="MLP after attention", reference="multi-head"),
+                lecture=LECTURE["+ feed-forward"], note="MLP after attention", reference="multi-head"),
         Variant("+ residual", "ladder", config=dict(rung, mlp="gelu", n_layer=3, residual=True),
-                switch=(Block, r"self\.residual"), lecture=2.09, note="3 blocks with residual connections",
-                reference="+ feed forward"),
+                switch=(Block, r"self\.residual"), lecture=LECTURE["+ residual"],
+                note="3 blocks with residual connections", reference="+ feed forward"),
         Variant("+ LayerNorm", "ladder", config=dict(rung, mlp="gelu", n_layer=3, residual=True, layer_norm=True),
-                switch=(Block, r"config\.layer_norm"), lecture=2.06,
+                switch=(Block, r"config\.layer_norm"), lecture=LECTURE["+ LayerNorm"],
                 note="pre-LN in every block and before the head", reference="+ residual"),
         Variant("scaled up", "ladder",
                 config=dict(block_size=16, n_embd=64, n_head=4, n_layer=4, tie_weights=False, dropout=0.1),
