@@ -96,6 +96,7 @@ for _name in (
     "max",
     "min",
     "amax",
+    "amin",
     "topk",
     "argmax",
     "argmin",

@@ -584,10 +584,24 @@ class Tensor:
         return MaxResult((values, indices))
 
     def amax(self, dim=None, keepdim: bool = False):
-        if dim is not None:
-            return self.max(dim, keepdim).values
-        largest = self.max()
-        return largest.reshape((1,) * self._data.ndim) if keepdim else largest
+        """The largest values over ``dim`` (an int, a tuple, or None for all); ties share the gradient evenly."""
+        return self._amax(dim, keepdim, largest=True)
+
+    def amin(self, dim=None, keepdim: bool = False):
+        """The smallest values over ``dim`` (an int, a tuple, or None for all); ties share the gradient evenly."""
+        return self._amax(dim, keepdim, largest=False)
+
+    def _amax(self, dim, keepdim, largest):
+        if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+            extreme = self.max() if largest else self.min()
+            return extreme.reshape((1,) * self._data.ndim) if keepdim else extreme
+        if self._data.ndim == 0:  # dim 0 or -1 of a 0-d tensor (as PyTorch): the element itself
+            dim_indices(dim, 1)
+            return self.max() if largest else self.min()
+        axes = dim_indices(dim, self._data.ndim)
+        if any(self._data.shape[a] == 0 for a in axes):
+            raise RuntimeError(f"{'amax' if largest else 'amin'}(): cannot reduce over a dimension of size 0")
+        return apply(reduce.AmaxAlong, self, axes=axes, keepdim=keepdim, largest=largest)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
         """The ``k`` largest (or smallest) entries along ``dim`` as ``(values, indices)``, best first.

@@ -80,6 +80,22 @@ class MaxAll(Op):
         return ctx.xp.where(a == out, grad / ties, 0)
 
 
+class AmaxAlong(Op):
+    """d amax(a, axes)/da = 1/k at each of the k elements equal to the maximum of their slice, 0 elsewhere
+    (PyTorch's amax/amin split ties evenly, unlike max(dim), which gives all to the index it returns)"""
+
+    @staticmethod
+    def forward(ctx, a, *, axes, keepdim=False, largest=True):
+        out = a.max(axis=axes, keepdims=True) if largest else a.min(axis=axes, keepdims=True)
+        ctx.save_for_backward(a, out, (a == out).sum(axis=axes, keepdims=True).astype(a.dtype))
+        return out if keepdim else out.squeeze(axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out, ties = ctx.saved_tensors
+        return ctx.xp.where(a == out, grad.reshape(out.shape) / ties, 0)
+
+
 class MatMul(Op):
     """d(a@b)/da = grad @ bᵀ, d(a@b)/db = aᵀ @ grad (batch axes broadcast like NumPy's matmul)"""
 
