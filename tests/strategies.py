@@ -8,6 +8,7 @@ sqrt of non-positive numbers, division by ~0): finite differences straddling a k
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -37,14 +38,30 @@ def examples(n: int):
 
 @st.composite
 def shapes(draw, min_dims=0, max_dims=MAX_DIMS, min_side=1, max_side=MAX_SIDE, max_elements=MAX_ELEMENTS):
-    """Small shapes, 0-d and size-1 dims included, with at most ``max_elements`` elements."""
+    """Small shapes, 0-d and size-1 dims included, with at most ``max_elements`` elements. Inside
+    ``empty_dims()`` one dim of every shape with at least one dim is 0 (the empty-tensor tests)."""
     ndim = draw(st.integers(min_dims, max_dims))
     shape, budget = [], max_elements
     for _ in range(ndim):
         side = draw(st.integers(min_side, max(min_side, min(max_side, budget))))
         shape.append(side)
         budget = max(budget // side, 1)
+    if _EMPTY[0] and shape:
+        shape[draw(st.integers(0, len(shape) - 1))] = 0
     return tuple(shape)
+
+
+_EMPTY = [0]
+
+
+@contextlib.contextmanager
+def empty_dims():
+    """While active, ``shapes()`` draws a size-0 dim in every shape that has a dim."""
+    _EMPTY[0] += 1
+    try:
+        yield
+    finally:
+        _EMPTY[0] -= 1
 
 
 def broadcast_pairs(num_shapes: int = 2, min_dims: int = 0, max_dims: int = 3, max_side: int = 4):

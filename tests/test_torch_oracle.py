@@ -11,10 +11,11 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, reject
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 from op_registry import TG, WITH_TORCH, dtype_name, parametrize, run, to_numpy, torch_library
-from strategies import examples
+from strategies import empty_dims, examples
 
 import tinygrad_edu as tg
 import tinygrad_edu.nn as tnn
@@ -104,6 +105,44 @@ def test_op_matches_torch(torch, entry, data, seed):
             np.testing.assert_allclose(
                 to_numpy(x.grad), to_numpy(y.grad), rtol=entry.torch_rtol, atol=ATOL, err_msg=f"gradient of input {i}"
             )
+
+
+# sample strategies built from the sizes of a shape that cannot hold a size-0 dim (an index below the size, a
+# shape that broadcasts to it, a target shape with the same count); their empty cases are not drawn here
+NO_EMPTY_SAMPLES = {
+    "reshape_as", "view_as", "expand", "expand_as", "getitem", "getitem.repeated", "masked_fill",
+    "F.cross_entropy.spatial",
+}  # fmt: skip
+
+
+@parametrize([e for e in WITH_TORCH if e.name not in NO_EMPTY_SAMPLES], "torch")
+@examples(4)
+@given(data=st.data(), seed=seeds)
+def test_op_on_empty_tensors_matches_torch(torch, entry, data, seed):
+    """Every shape drawn has a size-0 dim: where PyTorch computes an (empty) result, ours gives the same shapes,
+    dtypes and gradients; where PyTorch raises, ours raises too."""
+    try:
+        with empty_dims():
+            sample = data.draw(entry.samples, label="sample with a size-0 dim")
+    except (InvalidArgument, ZeroDivisionError):  # this draw's strategy cannot build around a 0 (see above)
+        reject()
+    try:
+        theirs, their_leaves = run(entry, torch_library(torch), sample, seed=seed)
+    except Exception as error:  # noqa: BLE001 - PyTorch's refusal, whatever its class, is what ours must match
+        with pytest.raises(Exception):  # noqa: B017, PT011
+            run(entry, TG, sample, seed=seed)
+        assert str(error)  # (PyTorch said why)
+        return
+    ours, our_leaves = run(entry, TG, sample, seed=seed)
+    assert len(ours) == len(theirs)
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        assert dtype_name(a) == dtype_name(b), f"output {i}: dtype {dtype_name(a)} vs PyTorch's {dtype_name(b)}"
+        a, b = to_numpy(a), to_numpy(b)
+        assert np.shape(a) == np.shape(b), f"output {i}: shape {np.shape(a)} vs PyTorch's {np.shape(b)}"
+        np.testing.assert_allclose(a, b, rtol=entry.torch_rtol, atol=ATOL, err_msg=f"output {i}")
+    for i, (x, y) in enumerate(zip(our_leaves, their_leaves)):
+        if x.grad is not None and y.grad is not None:
+            np.testing.assert_allclose(to_numpy(x.grad), to_numpy(y.grad), atol=ATOL, err_msg=f"gradient {i}")
 
 
 # -- situations no sample strategy draws -------------------------------------------------------------------

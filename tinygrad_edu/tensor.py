@@ -572,11 +572,14 @@ class Tensor:
         return self._extreme(dim, keepdim, largest=False)
 
     def _extreme(self, dim, keepdim, largest):
-        if self._data.size == 0:
-            raise RuntimeError(f"{'max' if largest else 'min'}(): the tensor has no elements")
+        name = "max" if largest else "min"
         if dim is None:
+            if self._data.size == 0:
+                raise RuntimeError(f"{name}(): the tensor has no elements")
             return apply(reduce.MaxAll, self, largest=largest)
         axis = dim_index(dim, self._data.ndim)
+        if self._data.ndim and self._data.shape[axis] == 0:  # other empty dims are fine: an empty result
+            raise IndexError(f"{name}(): cannot reduce dim {axis}, it has size 0 (shape {tuple(self.shape)})")
         if self._data.ndim == 0:  # dim 0 or -1 of a 0-d tensor (as PyTorch): reduce it as a 1-element vector
             values, indices = apply(reduce.MaxAlong, self.reshape(1), axis=0, keepdim=False, largest=largest)
             return MaxResult((values, indices))
@@ -738,7 +741,10 @@ class Tensor:
         return tuple(pieces)
 
     def chunk(self, chunks: int, dim: int = 0):
-        length = self._data.shape[dim_index(dim, self._data.ndim)]
+        axis = dim_index(dim, self._data.ndim)
+        length = self._data.shape[axis]
+        if length == 0:  # as PyTorch: ``chunks`` empty pieces
+            return tuple(self[(slice(None),) * axis + (slice(0, 0),)] for _ in range(chunks))
         return self.split(-(-length // chunks), dim)
 
     def __getitem__(self, index):

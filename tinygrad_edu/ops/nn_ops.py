@@ -57,6 +57,10 @@ class Softmax(Op):
     def forward(ctx, x, *, dim, causal=False):
         xp = ctx.xp
         ctx.dim = dim
+        if x.size == 0:  # nothing to normalise (and no row maximum to shift by): an empty result, as PyTorch
+            out = x.copy()
+            ctx.save_for_backward(out)
+            return out
         if dim == x.ndim - 1 and x.ndim and kernels.applies(xp, x):  # one pass per row: kernels/softmax.py
             from ..kernels import softmax as softmax_kernel
 
@@ -77,7 +81,7 @@ class Softmax(Op):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        if ctx.dim == y.ndim - 1 and y.ndim and kernels.applies(ctx.xp, grad, y):
+        if ctx.dim == y.ndim - 1 and y.ndim and y.size and kernels.applies(ctx.xp, grad, y):
             from ..kernels import softmax as softmax_kernel
 
             return softmax_kernel.softmax_last_backward(grad, y)
@@ -92,6 +96,11 @@ class LogSoftmax(Op):
     @staticmethod
     def forward(ctx, x, *, dim):
         xp = ctx.xp
+        ctx.dim = dim
+        if x.size == 0:  # an empty result, as PyTorch (an empty row has no maximum to shift by)
+            out = x.copy()
+            ctx.save_for_backward(out)
+            return out
         shifted = x - x.max(axis=dim, keepdims=True)
         out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(out)
