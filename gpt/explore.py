@@ -32,7 +32,7 @@ import tinygrad_edu as torch
 
 from . import model as model_source
 from .arguments import ArgumentParser
-from .model import GPT, MLP, Block, CausalSelfAttention, SwiGLU, eval_mode
+from .model import GPT, MLP, Block, CausalSelfAttention, eval_mode
 
 DESCRIPTION = "A web page that walks a trained GPT's forward pass for a prompt, each panel tied to its line of code."
 PAGE_TEMPLATE = Path(__file__).with_name("explore_page.html")
@@ -51,8 +51,10 @@ def source_line(function, pattern: str) -> dict:
     raise LookupError(f"{pattern!r} does not occur in {function.__qualname__}")
 
 
-def code_links() -> dict:
-    """The line of gpt/model.py behind each kind of panel (found by reading the source, so it stays right)."""
+def code_links(model: GPT) -> dict:
+    """The line of gpt/model.py behind each kind of panel for ``model`` (found by reading the source, so it
+    stays right; the MLP panel points at the MLP class the model uses)."""
+    mlp = next((type(b.mlp) for b in model.blocks if b.mlp is not None), MLP)
     return {
         "tokens": source_line(GPT._trunk, r"self\.wte\(idx\)"),
         "position": source_line(GPT._trunk, r"self\.wpe\("),
@@ -63,8 +65,7 @@ def code_links() -> dict:
         "attn_out": source_line(CausalSelfAttention.forward, r"self\.c_proj\(y\)"),
         "resid_mid": source_line(Block.forward, r"x = x \+ a"),
         "ln_2": source_line(Block.forward, r"self\.ln_2\(x\)"),
-        "mlp": source_line(MLP.forward, r"return"),
-        "swiglu": source_line(SwiGLU.forward, r"return"),
+        "mlp": source_line(mlp.forward, r"return"),
         "resid_out": source_line(Block.forward, r"x = x \+ m"),
         "ln_f": source_line(GPT._trunk, r"return self\.ln_f\(x\)"),
         "logits": source_line(GPT.forward, r"self\.lm_head\("),
@@ -191,7 +192,7 @@ def explore(model: GPT, tokenizer, prompt: str, steps: int = 8) -> dict:
         },
         "vocab": [tokenizer.decode([i]) for i in range(config.vocab_size)],
         "passes": passes,
-        "code": code_links(),
+        "code": code_links(model),
         "source_file": "gpt/model.py",
         "source": inspect.getsource(model_source).splitlines(),
     }

@@ -81,7 +81,10 @@ def test_recording_is_the_forward_pass_and_changes_nothing(overrides):
 
 def test_every_code_link_points_at_the_line_that_computes_it():
     lines = (REPO / "gpt" / "model.py").read_text(encoding="utf-8").splitlines()
-    links = explore.code_links()
+    links = explore.code_links(tiny())
+    swiglu = explore.code_links(tiny(mlp="swiglu"))["mlp"]
+    assert (links["mlp"]["class"], swiglu["class"]) == ("MLP", "SwiGLU")
+    assert lines[swiglu["line"] - 1].strip() == swiglu["code"]
     assert {"tokens", "ln_1", "qkv", "attention", "attn_out", "resid_mid", "mlp", "resid_out", "logits"} <= set(links)
     for kind, link in links.items():
         assert lines[link["line"] - 1].strip() == link["code"], kind

@@ -233,6 +233,7 @@ def test_the_kernels_leave_pytorchs_thread_count_alone(torch):
     """numba's OpenMP pool, started by the kernels, used to reset the process's OpenMP thread count, so PyTorch
     ran on every core after ``torch.set_num_threads(1)`` (seen as a second busy thread in the lecture ladder).
     In a fresh process: PyTorch at one thread, one of our kernel-running steps, PyTorch still at one thread."""
+    import os
     import subprocess
     import sys
 
@@ -246,7 +247,7 @@ def test_the_kernels_leave_pytorchs_thread_count_alone(torch):
         "from tinygrad_edu import kernels; assert kernels.enabled()\n"
         "print(torch.get_num_threads())\n"
     )
-    env = {k: v for k, v in __import__("os").environ.items() if k != "NUMBA_THREADING_LAYER"}
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1"

@@ -595,13 +595,13 @@ class Tensor:
         return self._amax(dim, keepdim, largest=False)
 
     def _amax(self, dim, keepdim, largest):
-        if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
-            extreme = self.max() if largest else self.min()
-            return extreme.reshape((1,) * self._data.ndim) if keepdim else extreme
-        if self._data.ndim == 0:  # dim 0 or -1 of a 0-d tensor (as PyTorch): the element itself
-            dim_indices(dim, 1)
-            return self.max() if largest else self.min()
-        axes = dim_indices(dim, self._data.ndim)
+        every_dim = dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0)  # PyTorch: () means all
+        if self._data.ndim == 0:
+            if not every_dim:
+                dim_indices(dim, 1)  # a 0-d tensor accepts dim 0 or -1, as PyTorch; anything else raises
+            axes = ()
+        else:
+            axes = tuple(range(self._data.ndim)) if every_dim else dim_indices(dim, self._data.ndim)
         if any(self._data.shape[a] == 0 for a in axes):
             raise RuntimeError(f"{'amax' if largest else 'amin'}(): cannot reduce over a dimension of size 0")
         return apply(reduce.AmaxAlong, self, axes=axes, keepdim=keepdim, largest=largest)
