@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 
 def _gpu_present() -> bool:
@@ -29,11 +30,26 @@ if "TINYGRAD_EDU_CUDA" not in os.environ and not _gpu_present():
 import tinygrad_edu  # noqa: E402 - after the device choice above
 
 # `ci`: derandomized, so a CI failure is reproducible; `thorough`: many more examples for long local runs.
+# Each profile's parent is hypothesis's own default, not the profile loaded now: a process that runs pytest
+# several times (mutmut does) would otherwise chain one profile onto the last, one level deeper each time.
+BASE = settings.get_profile("default")
+QUIET = [HealthCheck.too_slow]
+settings.register_profile("ci", BASE, derandomize=True, max_examples=25, deadline=None, suppress_health_check=QUIET)
+settings.register_profile("dev", BASE, max_examples=25, deadline=None, suppress_health_check=QUIET)
+settings.register_profile("thorough", BASE, max_examples=500, deadline=None, suppress_health_check=QUIET)
+# `mutation` (for `mutmut run`, tests/README.md): a failing example ends the test at once, without shrinking it
+# to a minimal one, because mutation testing only asks whether a mutant is caught, and shrinking a failing
+# gradcheck over many examples takes longer than mutmut's timeout
 settings.register_profile(
-    "ci", derandomize=True, max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "mutation",
+    BASE,
+    derandomize=True,
+    max_examples=10,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    database=None,
+    suppress_health_check=QUIET,
 )
-settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("thorough", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 CUDA_SKIP_REASON = "CUDA is off (TINYGRAD_EDU_CUDA=off, or no CuPy and no GPU): CUDA tests skipped"
@@ -87,3 +103,32 @@ def shakespeare_file():
 def _seed_engine():
     tinygrad_edu.manual_seed(0)
     tinygrad_edu.backend._pending_checks.clear()  # a test that left a failed device check does not fail the next
+
+
+# CI (.ci/run sets TINYGRAD_EDU_ONLY_CUDA_SKIPS=1) fails when anything but a GPU/CUDA test skips: a missing
+# package, program or data file would otherwise leave a green run that tested less than it says.
+ALLOWED_SKIP = re.compile(r"\b(GPU|CUDA)\b")
+_unexpected_skips: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if not ALLOWED_SKIP.search(reason):
+            _unexpected_skips.append(f"{report.nodeid}: {reason}")
+
+
+def _only_cuda_skips_allowed() -> bool:
+    return os.environ.get("TINYGRAD_EDU_ONLY_CUDA_SKIPS") == "1"
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _only_cuda_skips_allowed() and _unexpected_skips:
+        terminalreporter.section("skips that are not GPU/CUDA tests (TINYGRAD_EDU_ONLY_CUDA_SKIPS=1)", red=True)
+        for line in _unexpected_skips:
+            terminalreporter.line(line)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _only_cuda_skips_allowed() and _unexpected_skips and exitstatus == 0:
+        session.exitstatus = 1

@@ -34,11 +34,13 @@ from hypothesis import strategies as st
 from scipy import special
 from strategies import (
     LAYOUTS,
+    TIE_FREE_LAYOUTS,
     apply_view,
     arrays,
     away_from_zero,
     basic_and_advanced_index,
     broadcast_pairs,
+    broadcast_values,
     dim_of,
     distinct_arrays,
     eighths,
@@ -58,6 +60,8 @@ from tinygrad_edu.nn import functional as tF
 
 # contiguous / transposed / strided: the leaf's own memory layout; permuted / sliced: a view taken in the graph
 INPUT_LAYOUTS = (*LAYOUTS, "permuted", "sliced")
+# for inputs whose values must stay distinct (max, sort, layer norm's variance): no repeated values
+TIE_FREE_INPUT_LAYOUTS = (*TIE_FREE_LAYOUTS, "permuted", "sliced")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -79,6 +83,9 @@ class Library:
 
     def leaf(self, array: np.ndarray, layout: str, device: str, requires_grad: bool):
         """A leaf with ``array``'s values and dtype, in memory layout ``layout`` (one of ``LAYOUTS``)."""
+        if self.is_torch and layout == "broadcast" and array.ndim:  # a stride-0 leaf, as expand() makes one
+            column = self.module.from_numpy(np.ascontiguousarray(array[..., :1]))
+            return column.expand(*array.shape).requires_grad_(requires_grad)
         if self.is_torch:
             return self.module.from_numpy(with_layout(array, layout)).requires_grad_(requires_grad)
         return leaf(array, device, layout, requires_grad)
@@ -114,6 +121,11 @@ class Sample:
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
     layouts: tuple = ()  # one of INPUT_LAYOUTS per input; missing ones are contiguous
+
+    def __post_init__(self):
+        # a broadcast leaf holds one column, so its values repeat along the last dim: the sample says so too
+        inputs = tuple(broadcast_values(x) if self.layout(i) == "broadcast" else x for i, x in enumerate(self.inputs))
+        object.__setattr__(self, "inputs", inputs)
 
     def layout(self, i: int) -> str:
         return self.layouts[i] if i < len(self.layouts) else "contiguous"
@@ -234,7 +246,7 @@ def reduction(draw, elements=None, distinct=False, dims=True, keepdim=True, tupl
         kwargs["dim"] = draw(reduction_dims(len(shape), allow_tuple=tuple_dims))
     if keepdim:
         kwargs["keepdim"] = draw(st.booleans())
-    return Sample((x,), (), kwargs, _layouts(draw, 1))
+    return Sample((x,), (), kwargs, _layouts(draw, 1, TIE_FREE_INPUT_LAYOUTS if distinct else INPUT_LAYOUTS))
 
 
 def _reduced_count(shape, dim) -> int:
@@ -263,7 +275,7 @@ def along_dim(draw, min_dims=0, keepdim=True, distinct=True, elements=None):
     kwargs = {"dim": draw(dim_of(len(shape)))}
     if keepdim:
         kwargs["keepdim"] = draw(st.booleans())
-    return Sample((x,), (), kwargs, _layouts(draw, 1))
+    return Sample((x,), (), kwargs, _layouts(draw, 1, TIE_FREE_INPUT_LAYOUTS if distinct else INPUT_LAYOUTS))
 
 
 @st.composite
@@ -272,7 +284,7 @@ def topk_sample(draw):
     dim = draw(dim_of(len(shape)))
     k = draw(st.integers(0, shape[dim]))
     kwargs = {"dim": dim, "largest": draw(st.booleans())}
-    return Sample((draw(distinct_arrays(shape)),), (k,), kwargs, _layouts(draw, 1))
+    return Sample((draw(distinct_arrays(shape)),), (k,), kwargs, _layouts(draw, 1, TIE_FREE_INPUT_LAYOUTS))
 
 
 # (a, b) shapes for every rank combination of matmul, from sizes m, k, n and a batch b
@@ -487,7 +499,8 @@ def layer_norm_sample(draw, affine=True):
     inputs = [draw(distinct_arrays(shape))]
     if affine:
         inputs += [draw(arrays(normalized)), draw(arrays(normalized))]
-    return Sample(tuple(inputs), (normalized,), {}, _layouts(draw, len(inputs)))
+    layouts = _layouts(draw, 1, TIE_FREE_INPUT_LAYOUTS) + _layouts(draw, len(inputs) - 1)
+    return Sample(tuple(inputs), (normalized,), {}, layouts)
 
 
 @st.composite
@@ -557,7 +570,8 @@ def one_hot_sample(draw):
 
 
 def fixed(*calls) -> st.SearchStrategy:
-    """A few given calls, each (input, *args): for the entries of known bugs, which must fail on every sample."""
+    """A few given calls, each (input, *args): for an op whose inputs are 0-d by definition, and for the entries
+    of known bugs, which must fail on every sample."""
     return st.sampled_from([Sample((x,), tuple(args)) for x, *args in calls])
 
 
@@ -778,6 +792,8 @@ REGISTRY: tuple[OpInfo, ...] = (
            {"torch.relu": None, "F.relu": None}, numpy_ref=lambda x: np.maximum(x, 0), **_ZERO),
     OpInfo("abs", method("abs"), elementwise(away_from_zero()), ("Tensor.abs",), {"torch.abs": None},
            numpy_ref=np.abs, **_ZERO),
+    OpInfo("sign", method("sign"), elementwise(away_from_zero()), ("Tensor.sign",), {"torch.sign": None},
+           numpy_ref=np.sign, **_ZERO),
     OpInfo("sin", method("sin"), elementwise(floats(-4, 4)), ("Tensor.sin",), {"torch.sin": None}, numpy_ref=np.sin),
     OpInfo("cos", method("cos"), elementwise(floats(-4, 4)), ("Tensor.cos",), {"torch.cos": None}, numpy_ref=np.cos),
     OpInfo("erf", method("erf"), elementwise(floats(-3, 3)), ("Tensor.erf",), numpy_ref=special.erf),
@@ -811,7 +827,7 @@ REGISTRY: tuple[OpInfo, ...] = (
            numpy_ref=lambda x, dim, keepdim: x.max(axis=_np_axes(x, dim), keepdims=keepdim), **_ZERO),
     OpInfo("amax.all", method("amax"), reduction(distinct=True, dims=False, keepdim=False), ("Tensor.amax",),
            {"torch.amax": None}, numpy_ref=np.max, **_ZERO),
-    OpInfo("amax.all_keepdim", lambda m, x: x.amax(keepdim=True), fixed((np.array(0.5),), (np.array([[0.1, 0.3]]),)),
+    OpInfo("amax.all_keepdim", lambda m, x: x.amax(keepdim=True), reduction(distinct=True, dims=False, keepdim=False),
            ("Tensor.amax",), numpy_ref=lambda x: x.max(keepdims=True), **_ZERO),
     OpInfo("amin", method("amin"), along_dim(), ("Tensor.amin",), {"torch.amin": None},
            numpy_ref=lambda x, dim, keepdim: x.min(axis=_np_axes(x, dim), keepdims=keepdim), **_ZERO),
@@ -830,9 +846,9 @@ REGISTRY: tuple[OpInfo, ...] = (
            numpy_ref=np.reshape, **_ZERO),
     OpInfo("reshape_as", method("reshape_as"), reshape_sample(as_tensor=True), ("Tensor.reshape_as",),
            numpy_ref=lambda x, other: x.reshape(other.shape), **_ZERO),
-    OpInfo("view", method("view"), reshape_sample(layouts_allowed=("contiguous",)), ("Tensor.view",),
+    OpInfo("view", method("view"), reshape_sample(layouts_allowed=("contiguous", "offset")), ("Tensor.view",),
            numpy_ref=np.reshape, **_ZERO),
-    OpInfo("view_as", method("view_as"), reshape_sample(layouts_allowed=("contiguous",), as_tensor=True),
+    OpInfo("view_as", method("view_as"), reshape_sample(layouts_allowed=("contiguous", "offset"), as_tensor=True),
            ("Tensor.view_as",), numpy_ref=lambda x, other: x.reshape(other.shape), **_ZERO),
     OpInfo("permute", method("permute"), one_tensor(params=_permutation), ("Tensor.permute",),
            {"torch.permute": None}, numpy_ref=np.transpose, **_ZERO),

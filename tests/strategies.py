@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinygrad_edu as torch
+from tinygrad_edu import backend
 
 MAX_DIMS, MAX_SIDE, MAX_ELEMENTS = 4, 5, 60
 
@@ -73,13 +74,13 @@ def broadcast_pairs(num_shapes: int = 2, min_dims: int = 0, max_dims: int = 3, m
 
 @st.composite
 def source_and_target(draw, max_dims: int = 3):
-    """(source, target) with ``source`` broadcastable to exactly ``target`` (for expand and masks)."""
+    """(source, target) with ``source`` broadcastable to exactly ``target`` (for expand and masks): the source
+    has any number of the target's trailing dims (so all ranks are common, not mostly 0-d), each the target's
+    size or 1."""
     target = draw(shapes(max_dims=max_dims, max_side=4))
-    source = draw(
-        hnp.broadcastable_shapes(target, max_dims=len(target)).filter(
-            lambda s: np.broadcast_shapes(s, target) == target
-        )
-    )
+    rank = draw(st.integers(0, len(target)))
+    trailing = target[len(target) - rank :]
+    source = tuple(draw(st.sampled_from([side, 1])) for side in trailing)
     return source, target
 
 
@@ -138,26 +139,52 @@ def distinct_arrays(shape, dtype=np.float64):
 
 # -- layouts -----------------------------------------------------------------------------------------------
 
-LAYOUTS = ("contiguous", "transposed", "strided")
+# The memory layouts a leaf is made in. Each holds the same logical values; what differs is where they lie:
+# contiguous (C order), transposed (Fortran order), strided (every other element of a wider buffer), offset
+# (C order, starting part-way into a larger buffer) and broadcast (stride 0 along the last dim: one column in
+# memory, read again for every position, so the values repeat along that dim; strategies that need distinct
+# values leave it out with TIE_FREE_LAYOUTS).
+LAYOUTS = ("contiguous", "transposed", "strided", "offset", "broadcast")
+TIE_FREE_LAYOUTS = tuple(layout for layout in LAYOUTS if layout != "broadcast")
 layouts = st.sampled_from(LAYOUTS)
+OFFSET = 3  # elements before an "offset" leaf's first value
 
 
-def with_layout(array: np.ndarray, layout: str) -> np.ndarray:
-    """The same values in another memory layout: a transposed (Fortran-order) or a step-2 strided view."""
+def broadcast_values(array: np.ndarray) -> np.ndarray:
+    """The values a "broadcast" leaf holds: ``array``'s first column repeated along the last dim."""
+    if array.ndim == 0:
+        return array
+    return np.array(np.broadcast_to(array[..., :1], array.shape))
+
+
+def with_layout(array, layout: str, xp=np):
+    """The same values in another memory layout (see ``LAYOUTS``), built with ``xp`` (NumPy, or a device's array
+    module, so that a device leaf keeps its layout too). A "broadcast" leaf reads ``array[..., :1]``: pass values
+    that repeat along the last dim (``broadcast_values``); it is read-only, as a broadcast view is."""
+    array = np.asarray(array)
     if layout == "contiguous" or array.ndim == 0:
-        return np.array(array, order="C")  # not ascontiguousarray: that turns 0-d into 1-d
+        return xp.array(array, order="C")  # not ascontiguousarray: that turns 0-d into 1-d
     if layout == "transposed":
-        return array.T.copy().T
-    wide = np.zeros((*array.shape[:-1], 2 * array.shape[-1]), dtype=array.dtype)
-    wide[..., ::2] = array
-    return wide[..., ::2]
+        return xp.array(array.T, order="C").T
+    if layout == "strided":
+        wide = xp.zeros((*array.shape[:-1], 2 * array.shape[-1]), dtype=array.dtype)
+        wide[..., ::2] = xp.asarray(array)
+        return wide[..., ::2]
+    if layout == "offset":
+        buffer = xp.zeros(OFFSET + array.size, dtype=array.dtype)
+        buffer[OFFSET:] = xp.asarray(array.reshape(-1))
+        return buffer[OFFSET:].reshape(array.shape)
+    if layout == "broadcast":
+        return xp.broadcast_to(xp.array(array[..., :1], order="C"), array.shape)
+    raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
 
 
 def leaf(array, device: str = "cpu", layout: str = "contiguous", requires_grad: bool = True) -> torch.Tensor:
-    """A leaf tensor with ``array``'s values; on the CPU it keeps ``layout`` (``from_numpy`` does not copy)."""
-    array = with_layout(np.asarray(array), layout)
-    t = torch.from_numpy(array) if device == "cpu" else torch.tensor(array, device=device)
-    return t.requires_grad_(requires_grad)
+    """A leaf tensor with ``array``'s values in memory layout ``layout``, on ``device`` (built there, not copied
+    there: a copy to a device would make it contiguous)."""
+    dev = backend.canonical(device)
+    data = with_layout(array, layout, backend.array_module(dev))
+    return torch.Tensor._wrap(data, dev).requires_grad_(requires_grad)
 
 
 VIEWS = ("none", "permuted", "sliced")

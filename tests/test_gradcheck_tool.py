@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from strategies import leaf
 from user_functions import Square, WrongSecondInput, WrongSquare
 
 import tinygrad_edu as torch
@@ -65,13 +66,30 @@ def test_fast_mode_passes_on_correct_ops_and_fails_on_wrong_one(device):
         gradcheck(WrongSquare.apply, (x,), fast_mode=True)
 
 
-def test_non_contiguous_input_is_perturbed(device):
-    """A transposed input: the finite differences must reach it (a reshape(-1) copy would give all zeros)."""
-    if device != "cpu":
-        pytest.skip("from_numpy layouts are CPU-only")
-    x = torch.from_numpy(np.asfortranarray(np.linspace(0.5, 2.0, 12).reshape(3, 4))).requires_grad_()
-    assert not x.is_contiguous()
-    assert gradcheck(lambda x: x.exp(), (x,)) is True
+@pytest.mark.parametrize("layout", ["transposed", "strided", "offset"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_input_layout_survives_the_float64_copy(device, layout, dtype):
+    """gradcheck checks in float64 on a copy, and the copy keeps the input's strides (in elements): the op sees
+    the layout the caller drew, and the finite differences reach it (a reshape(-1) copy would give all zeros)."""
+    x = leaf(np.linspace(0.5, 2.0, 12).reshape(3, 4).astype(dtype), device, layout)
+    element_strides = tuple(s // x._data.itemsize for s in x._data.strides)
+    seen = []
+
+    def exp_recording_layout(x):
+        seen.append(tuple(s // x._data.itemsize for s in x._data.strides))
+        return x.exp()
+
+    assert gradcheck(exp_recording_layout, (x,)) is True
+    assert set(seen) == {element_strides}
+    assert gradcheck(WrongSquare.apply, (x,), raise_exception=False) is False
+
+
+def test_broadcast_input_is_checked_element_by_element(device):
+    """A stride-0 input shares memory between elements, so its float64 copy is contiguous: moving one element
+    must not move the others (each element's gradient is checked alone)."""
+    x = leaf(np.array([[0.5], [1.5]]).repeat(3, axis=1), device, "broadcast")
+    assert 0 in x._data.strides
+    assert gradcheck(lambda x: x.exp() * torch.arange(3.0, device=device), (x,)) is True
     assert gradcheck(WrongSquare.apply, (x,), raise_exception=False) is False
 
 

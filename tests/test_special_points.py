@@ -1,5 +1,5 @@
-"""Gradients at the special points, where a derivative is a convention rather than a limit: kinks (relu and abs
-at 0, clamp at its bounds), ties (maximum/minimum, max/min/amax/amin reductions), masked positions (where,
+"""Gradients at the special points, where a derivative is a convention rather than a limit: kinks (relu, abs
+and sign at 0, clamp at its bounds), ties (maximum/minimum, max/min/amax/amin reductions), masked positions (where,
 masked_fill, softmax with −inf entries) and domain edges (sqrt and log at 0). Finite differences cannot check
 these (the one-sided slopes disagree), so the inputs are drawn *exactly at* those points and the gradients
 compared with PyTorch's, whose convention each op's docstring promises.
@@ -54,6 +54,7 @@ def assert_same_gradients(torch, function, inputs, seed):
 UNARY_AT_KINKS = {
     "relu at 0 (gradient 0)": lambda lib, x: lib.relu(x),
     "abs at 0 (gradient 0)": lambda lib, x: x.abs(),
+    "sign at 0 and elsewhere (gradient 0)": lambda lib, x: x.sign() * x,
     "clamp(-1, 1) at both bounds (gradient 1 there)": lambda lib, x: x.clamp(-1.0, 1.0),
     "clamp(min=0) at its bound": lambda lib, x: x.clamp(min=0.0),
     "clamp(max=0.5) at its bound": lambda lib, x: x.clamp(max=0.5),

@@ -87,6 +87,7 @@ for _name in (
     "sigmoid",
     "relu",
     "abs",
+    "sign",
     "sin",
     "cos",
     "sum",

@@ -549,6 +549,16 @@ random = types.SimpleNamespace(
 )  # fmt: skip
 
 
+def _as_strided(x, shape=None, strides=None):
+    """cupy.lib.stride_tricks.as_strided: a view of ``x``'s memory with other strides (the memory is shared)."""
+    if type(x) is not ndarray:
+        raise TypeError("as_strided: expected a device array (simulated CuPy)")
+    return ndarray(numpy.lib.stride_tricks.as_strided(x._a, shape, strides))
+
+
+lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=_as_strided))
+
+
 # ----------------------------------------------------------------------------------------------------------
 # cupyx.scipy.special, cupy.cuda and the memory pool: enough for the engine and the benchmarks to run.
 

@@ -504,6 +504,10 @@ class Tensor:
     def abs(self):
         return apply(elementwise.Abs, self)
 
+    def sign(self):
+        """-1, 0 or 1 by the sign of each element (its gradient is 0 everywhere, as PyTorch's)."""
+        return apply(elementwise.Sign, self)
+
     def erf(self):
         return apply(elementwise.Erf, as_float(self))
 

@@ -85,8 +85,28 @@ def _float64_copy(x):
     Tensor = graph.tensor_type()
     if not isinstance(x, Tensor):
         return x
-    copy = Tensor._wrap(x._data.astype(numpy.float64) if _is_float(x) else x._data.copy(), x.device)
+    copy = Tensor._wrap(_same_layout(x._data, numpy.float64) if _is_float(x) else x._data.copy(), x.device)
     return copy.requires_grad_(True) if x.requires_grad else copy
+
+
+def _same_layout(array, dtype):
+    """A copy of ``array`` as ``dtype`` with the same strides (in elements), so that a transposed or strided input
+    is checked as it was given: the ops see its layout, not a contiguous copy of it. An input whose elements
+    share memory (a stride 0 from broadcasting) is copied contiguous: finite differences must move one element
+    at a time (PyTorch's gradcheck refuses such inputs)."""
+    dtype = numpy.dtype(dtype)
+    xp = backend.array_module(backend.device_of(array))
+    as_strided = getattr(getattr(getattr(xp, "lib", None), "stride_tricks", None), "as_strided", None)
+    itemsize, shape = array.itemsize, array.shape
+    steps = [s // itemsize for s in array.strides]
+    simple = all(s > 0 and s % itemsize == 0 for s, n in zip(array.strides, shape) if n > 1)
+    if as_strided is None or array.size == 0 or not simple:
+        return array.astype(dtype)
+    steps = [s if n > 1 else 1 for s, n in zip(steps, shape)]
+    buffer = xp.zeros(1 + sum((n - 1) * s for n, s in zip(shape, steps)), dtype=dtype)
+    copy = as_strided(buffer, shape, tuple(s * dtype.itemsize for s in steps))
+    copy[...] = array
+    return copy
 
 
 def _is_float(t) -> bool:

@@ -263,6 +263,18 @@ class Abs(Op):
         return grad * ctx.xp.sign(a)
 
 
+class Sign(Op):
+    """d sign(a)/da = 0 (a step: flat on each side, and PyTorch takes 0 at the jump too)"""
+
+    @staticmethod
+    def forward(ctx, a):
+        return ctx.xp.sign(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * 0
+
+
 class Sin(Op):
     """d sin(a)/da = cos(a)"""
 

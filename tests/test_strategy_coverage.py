@@ -1,0 +1,101 @@
+"""The registry's sample strategies reach what they promise: every memory layout for every operand, shapes spread
+over ranks, and size-1 dims. A strategy that silently stopped drawing a layout would leave every op test green
+while testing less; this test fails instead.
+
+Each entry's strategy is drawn many times (derandomized, so the same draws on every run); the layouts and
+ranks seen are reported as hypothesis events, so ``pytest tests/test_strategy_coverage.py
+--hypothesis-show-statistics`` prints each entry's distribution (tests/README.md shows one)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from hypothesis import HealthCheck, Phase, event, find, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
+from op_registry import INPUT_LAYOUTS, REGISTRY, TIE_FREE_INPUT_LAYOUTS
+
+DRAWS = 150
+
+# entries whose operands may not take every layout, and why
+# PyTorch's view() refuses most non-contiguous inputs: these take the two contiguous layouts
+CONTIGUOUS_ONLY = {"view", "view_as"}
+TIE_FREE = {  # inputs whose values must stay distinct (ties or zero variance): no broadcast leaf, which repeats
+    "std", "max", "min", "max.dim", "min.dim", "amax", "amin", "amax.all", "amax.all_keepdim", "amin.all",
+    "argmax", "argmin", "argmax.keepdim", "topk", "F.layer_norm", "F.layer_norm.no_affine",
+}  # fmt: skip
+FIXED_RANK = {"T", "F.embedding", "F.cross_entropy", "F.nll_loss"}  # the op takes one rank (PyTorch's rule)
+
+
+def expected_layouts(entry, i: int) -> set:
+    if entry.name in CONTIGUOUS_ONLY:
+        return {"contiguous", "offset"}
+    if entry.name in TIE_FREE and i == 0:
+        return set(TIE_FREE_INPUT_LAYOUTS)
+    return set(INPUT_LAYOUTS)
+
+
+def draw_many(entry):
+    """(layouts seen per input that has dims, ranks seen, whether a size-1 dim was seen) over DRAWS
+    derandomized draws. A 0-d input has one layout only, so it does not count."""
+    layouts, ranks, size_one = {}, Counter(), [False]
+
+    @settings(
+        max_examples=DRAWS, derandomize=True, database=None, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )  # fmt: skip
+    @given(data=st.data())
+    def draw(data):
+        sample = data.draw(entry.samples)
+        for i, x in enumerate(sample.inputs):
+            if x.ndim:
+                layouts.setdefault(i, Counter())[sample.layout(i)] += 1
+                event(f"input {i}: {sample.layout(i)}")
+        if sample.inputs:
+            x = sample.inputs[0]
+            ranks[x.ndim] += 1
+            size_one[0] |= 1 in x.shape
+            event(f"rank of input 0: {x.ndim}")
+
+    draw()
+    return layouts, ranks, size_one[0]
+
+
+def reachable(entry, i: int, layout: str) -> bool:
+    """Whether the strategy can draw input ``i`` (with dims) in ``layout``: searched for directly, for the
+    rare operands (the third tensor of cat, a second operand that is mostly 0-d) that the draws above missed."""
+    try:
+        find(
+            entry.samples,
+            lambda s: len(s.inputs) > i and s.inputs[i].ndim > 0 and s.layout(i) == layout,
+            settings=settings(max_examples=3000, database=None, derandomize=True, phases=[Phase.generate]),
+        )
+    except NoSuchExample:
+        return False
+    return True
+
+
+WITH_INPUTS = [e for e in REGISTRY if e.name != "F.one_hot"]
+
+
+@pytest.mark.parametrize("entry", WITH_INPUTS, ids=lambda e: e.name)
+def test_every_operand_draws_every_layout_and_shapes_are_spread(entry):
+    layouts, ranks, size_one = draw_many(entry)
+    for i, counts in layouts.items():
+        seen = set(counts)
+        unexpected = seen - expected_layouts(entry, i)
+        assert not unexpected, f"{entry.name}: input {i} drawn in {sorted(unexpected)}: update expected_layouts"
+        missing = {layout for layout in expected_layouts(entry, i) - seen if not reachable(entry, i, layout)}
+        assert not missing, f"{entry.name}: input {i} never drawn in layout(s) {sorted(missing)} in {DRAWS} draws"
+    most_common_rank, count = ranks.most_common(1)[0]
+    assert entry.name in FIXED_RANK or count <= 0.6 * DRAWS, (
+        f"{entry.name}: {count} of {DRAWS} draws have rank {most_common_rank}: {ranks}"
+    )
+    if max(ranks) > 0:
+        assert size_one, f"{entry.name}: no size-1 dim in {DRAWS} draws"
+
+
+def test_the_exceptions_name_registry_entries():
+    names = {e.name for e in REGISTRY}
+    assert CONTIGUOUS_ONLY <= names and TIE_FREE <= names and FIXED_RANK <= names
