@@ -132,3 +132,18 @@ def pytest_terminal_summary(terminalreporter):
 def pytest_sessionfinish(session, exitstatus):
     if _only_cuda_skips_allowed() and _unexpected_skips and exitstatus == 0:
         session.exitstatus = 1
+
+
+# hypothesis's pytest plugin wraps a parametrized test's settings in one more layer for every item it runs, on
+# the shared function: a function with many items, run twice in a process (mutmut runs the suite several times
+# in one), goes ~1000 layers deep and fails with RecursionError. Each item starts again from the settings the
+# function was decorated with.
+_ORIGINAL_SETTINGS: dict = {}
+
+
+def pytest_runtest_setup(item):
+    fn = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
+    if fn is None or not hasattr(fn, "_hypothesis_internal_use_settings"):
+        return
+    original = _ORIGINAL_SETTINGS.setdefault(fn, fn._hypothesis_internal_use_settings)
+    fn._hypothesis_internal_use_settings = original

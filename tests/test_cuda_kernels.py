@@ -162,3 +162,24 @@ def test_cross_entropy_kernel(xp, rows, classes, dtype, data):
     got_dx = cross_entropy.cross_entropy_backward(xp, probs, xp.asarray(targets), -100, xp.asarray(upstream))
     np.testing.assert_allclose(host(xp, losses), value, **tolerance(dtype))
     np.testing.assert_allclose(host(xp, got_dx), dx, **tolerance(dtype))
+
+
+# the simulator runs the hash on NumPy uint64 scalars, which warn where they wrap (as intended, mod 2**64)
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@examples(6)
+@given(st.tuples(st.integers(1, 4), st.integers(1, 300)), dtypes, st.sampled_from([0.1, 0.5, 1.0]), st.integers(0, 99))
+def test_dropout_kernel(xp, shape, dtype, p, seed):
+    """The CUDA kernel hashes the reference op's mask (kernels/counter_hash.py) from the same seed."""
+    from tinygrad_edu.kernels import counter_hash
+    from tinygrad_edu.kernels.cuda import dropout
+
+    rng = np.random.default_rng(seed)
+    x, grad = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    key = int(rng.integers(0, 2**63))
+    keep = counter_hash.keep_mask(np, key, shape, p)
+    scale = dtype(1 / (1 - p)) if p < 1 else dtype(0)
+    out, mask = dropout.dropout(xp, xp.asarray(x), key, counter_hash.threshold(p), scale)
+    back = dropout.dropout_backward(xp, xp.asarray(grad), mask, scale)
+    np.testing.assert_array_equal(host(xp, mask), keep)
+    np.testing.assert_array_equal(host(xp, out), np.where(keep, x * scale, x * 0))
+    np.testing.assert_array_equal(host(xp, back), np.where(keep, grad * scale, grad * 0))

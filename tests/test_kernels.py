@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from strategies import examples
 
 import tinygrad_edu as tg
-from tinygrad_edu import kernels
+from tinygrad_edu import backend, kernels
+from tinygrad_edu.kernels import counter_hash
 from tinygrad_edu.nn import functional as F
 
 pytestmark = pytest.mark.skipif(not kernels.numba_available(), reason="numba is not installed: no kernels to test")
@@ -251,3 +252,64 @@ def test_the_kernels_leave_pytorchs_thread_count_alone(torch):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1"
+
+
+# -- dropout: a counter-based hash, the same bits in the reference and the kernels -----------------------------
+
+
+def test_counter_hash_is_splitmix64():
+    """u(0, 0) is the top 24 bits of splitmix64's first output from state 0, 0xE220A8397B1DCDAF (its published
+    value), and every bit pattern follows the formula in Python's exact integers."""
+    z = np.arange(1, 6, dtype=np.uint64) * np.uint64(counter_hash.GAMMA) + np.uint64(0)
+    assert int(z[0]) == counter_hash.GAMMA
+
+    def splitmix64(state):
+        z = state % 2**64
+        z = ((z ^ (z >> 30)) * counter_hash.MIX1) % 2**64
+        z = ((z ^ (z >> 27)) * counter_hash.MIX2) % 2**64
+        return z ^ (z >> 31)
+
+    assert splitmix64(counter_hash.GAMMA) == 0xE220A8397B1DCDAF
+    seed = 2**62 + 12345
+    for i in range(20):
+        bits = splitmix64(seed + (i + 1) * counter_hash.GAMMA) >> 40
+        p = 0.37
+        expected = bits >= counter_hash.threshold(p)
+        assert counter_hash.keep_mask(np, seed, (20,), p)[i] == expected
+        assert kernels_dropout().hashed_bits(np.uint64(seed), i) == bits
+
+
+def kernels_dropout():
+    from tinygrad_edu.kernels import dropout
+
+    return dropout
+
+
+@examples(25)
+@given(arrays(min_dims=1), st.sampled_from([0.1, 0.5, 0.9, 1.0]), st.integers(0, 2**16))
+def test_dropout_kernel_draws_the_reference_mask(drawn, p, seed):
+    """Same seed, same mask, same values and gradients, bit for bit; and the mask is the hash of the seed that
+    the generator gives."""
+    a, _ = drawn
+
+    def dropped(x):
+        tg.manual_seed(seed)
+        return F.dropout(x, p)
+
+    fused, reference = run(dropped, [a], True), run(dropped, [a], False)
+    for what, k, r in zip(["value", "gradient"], fused, reference):
+        assert k.dtype == r.dtype == a.dtype, what
+        np.testing.assert_array_equal(k, r, err_msg=what)
+    tg.manual_seed(seed)
+    keep = counter_hash.keep_mask(np, backend.draw_seed(backend.generator(backend.CPU)), a.shape, p)
+    scale = a.dtype.type(1 / (1 - p)) if p < 1 else a.dtype.type(0)
+    np.testing.assert_array_equal(fused[0], np.where(keep, a * scale, a * 0))
+
+
+def test_dropout_mask_keeps_one_minus_p_and_changes_with_each_call():
+    tg.manual_seed(0)
+    x = tg.ones(200_000)
+    first, second = F.dropout(x, 0.3).numpy(), F.dropout(x, 0.3).numpy()
+    for y in (first, second):
+        assert abs(float((y == 0).mean()) - 0.3) < 0.007  # 6 sigmas of a Binomial(200000, 0.3) fraction
+    assert float(((first == 0) == (second == 0)).mean()) < 0.65  # independent masks agree on 0.58 of elements

@@ -229,11 +229,15 @@ class CountingGenerator:
         self.seed = int(numpy.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
         self.draws = 0
 
-    def _stream(self):
-        # SeedSequence mixes (seed, draw) into a well-spread 63-bit key: nearby pairs give unrelated streams
+    def next_key(self) -> int:
+        """The next draw's 63-bit key, on the host: SeedSequence mixes (seed, draw) into a well-spread number, so
+        nearby pairs give unrelated streams."""
         key = int(numpy.random.SeedSequence([self.seed, self.draws]).generate_state(1, numpy.uint64)[0] >> 1)
         self.draws += 1
-        return self._xp.random.Generator(self._xp.random.Philox4x3210(key))
+        return key
+
+    def _stream(self):
+        return self._xp.random.Generator(self._xp.random.Philox4x3210(self.next_key()))
 
     def __getattr__(self, name):
         if name not in CountingGenerator.DRAWS:
@@ -247,6 +251,14 @@ class CountingGenerator:
     @state.setter
     def state(self, value: dict) -> None:
         self.seed, self.draws = int(value["seed"]), int(value["draws"])
+
+
+def draw_seed(gen) -> int:
+    """One 63-bit seed from a device's generator, drawn on the host (a GPU generator's draw would need a sync):
+    the key of a counter-based kernel such as dropout's."""
+    if isinstance(gen, CountingGenerator):
+        return gen.next_key()
+    return int(gen.integers(0, 2**63, dtype=numpy.int64))
 
 
 def manual_seed(seed: int) -> None:

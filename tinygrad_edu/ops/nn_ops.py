@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 
-from .. import kernels
+from .. import backend, kernels
+from ..kernels import counter_hash
 from .movement import ScatterAdd, check_range
 from .op import Op
 
@@ -278,20 +279,33 @@ class Embedding(Op):
 
 
 class Dropout(Op):
-    """y = x·m/(1-p) with m ~ Bernoulli(1-p): dx = grad·m/(1-p), the same mask"""
+    """y = x·m/(1-p), m[i] = [u(seed, i) ≥ p] (kernels/counter_hash.py): dx = grad·m/(1-p), the same mask
+
+    One seed per call from the device's seeded generator; the mask is a hash of (seed, position), so the kernels
+    (kernels/dropout.py, kernels/cuda/dropout.py) draw the same mask in one fused pass."""
 
     @staticmethod
     def forward(ctx, x, *, p, generator):
-        keep = generator.random(x.shape, dtype=x.dtype) >= p
+        seed = backend.draw_seed(generator)
         ctx.scale = x.dtype.type(1 / (1 - p)) if p < 1 else x.dtype.type(0)
+        if kernels.applies(ctx.xp, x):
+            from ..kernels import dropout as dropout_kernel
+
+            out, keep = dropout_kernel.dropout(x, seed, counter_hash.threshold(p), ctx.scale)
+        else:
+            keep = counter_hash.keep_mask(ctx.xp, seed, x.shape, p)
+            out = x * keep
+            out *= ctx.scale
         ctx.save_for_backward(keep)  # a bool mask: a quarter of the memory of a float32 one
-        out = x * keep
-        out *= ctx.scale
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (keep,) = ctx.saved_tensors
+        if kernels.applies(ctx.xp, grad):
+            from ..kernels import dropout as dropout_kernel
+
+            return dropout_kernel.dropout_backward(grad, keep, ctx.scale)
         out = grad * keep
         out *= ctx.scale
         return out

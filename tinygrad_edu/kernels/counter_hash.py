@@ -1,0 +1,33 @@
+"""The random bits of dropout: a counter-based hash, so that element i's bit depends on (seed, i) alone.
+
+u(seed, i) = the top 24 bits of splitmix64(seed + (i + 1)·γ), γ = 0x9E3779B97F4A7C15 (the golden ratio in 64
+bits); splitmix64's finalizer is z ← (z ⊕ z≫30)·0xBF58476D1CE4E5B9, z ← (z ⊕ z≫27)·0x94D049BB133111EB,
+z ← z ⊕ z≫31, all modulo 2⁶⁴. An element is kept when u ≥ t, t = round(p·2²⁴), so P(keep) = 1 - t/2²⁴ = 1 - p
+to within 3e-8. Nothing sequential: the NumPy reference here, the compiled CPU kernel (kernels/dropout.py) and
+the CUDA kernel (kernels/cuda/dropout.py) compute the same bits for the same seed, element by element, in any
+order and on any number of threads; one seed per call comes from the device's seeded generator.
+"""
+
+from __future__ import annotations
+
+import numpy
+
+GAMMA = 0x9E3779B97F4A7C15
+MIX1 = 0xBF58476D1CE4E5B9
+MIX2 = 0x94D049BB133111EB
+BITS = 24
+
+
+def threshold(p: float) -> int:
+    """t such that u ≥ t keeps an element with probability 1 - p (u uniform on 0 .. 2²⁴ - 1)."""
+    return int(round(p * (1 << BITS)))
+
+
+def keep_mask(xp, seed: int, shape, p: float):
+    """keep[i] = u(seed, i) ≥ t over the elements of ``shape`` in C order (uint64 arithmetic wraps mod 2⁶⁴)."""
+    size = int(numpy.prod(shape, dtype=numpy.int64))
+    z = (xp.arange(1, size + 1, dtype=xp.uint64) * xp.uint64(GAMMA)) + xp.uint64(seed)
+    z = (z ^ (z >> xp.uint64(30))) * xp.uint64(MIX1)
+    z = (z ^ (z >> xp.uint64(27))) * xp.uint64(MIX2)
+    z ^= z >> xp.uint64(31)
+    return ((z >> xp.uint64(64 - BITS)) >= xp.uint64(threshold(p))).reshape(shape)

@@ -1,0 +1,66 @@
+"""Dropout in one pass: out = x·keep/(1-p), the keep bits hashed from (seed, i) in the loop (no random array).
+
+The bits are ``kernels/counter_hash.py``'s: the reference op draws them with NumPy's uint64 arithmetic, this kernel
+and its CUDA twin compute the same hash per element, so all three give the same mask for the same seed. The
+forward also writes the mask (bool) for the backward: grad·keep/(1-p), a second pass over one byte per element.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .counter_hash import BITS, GAMMA, MIX1, MIX2
+from .devices import cupy, on_gpu
+
+_GAMMA, _MIX1, _MIX2 = np.uint64(GAMMA), np.uint64(MIX1), np.uint64(MIX2)
+_S30, _S27, _S31, _STOP = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(64 - BITS)
+
+
+@numba.njit(cache=True, inline="always")
+def hashed_bits(seed, i):
+    """The top 24 bits of splitmix64(seed + (i + 1)·γ) (uint64 arithmetic, wrapping)."""
+    z = np.uint64(i + 1) * _GAMMA + seed
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    z = z ^ (z >> _S31)
+    return z >> _STOP
+
+
+@numba.njit(cache=True)
+def forward_kernel(x, out, keep, seed, threshold, scale):
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        kept = hashed_bits(seed, i) >= threshold
+        keep[i] = kept
+        out[i] = x[i] * scale if kept else x[i] * zero
+
+
+@numba.njit(cache=True)
+def backward_kernel(grad, keep, out, scale):
+    zero = grad.dtype.type(0)
+    for i in range(grad.size):
+        out[i] = grad[i] * scale if keep[i] else grad[i] * zero
+
+
+def dropout(x, seed: int, threshold: int, scale):
+    """(x·keep·scale, keep) for a float32 or float64 array."""
+    if on_gpu(x):
+        from .cuda import dropout as twin
+
+        return twin.dropout(cupy(), x, seed, threshold, scale)
+    flat = np.ascontiguousarray(x).reshape(-1)
+    out, keep = np.empty_like(flat), np.empty(flat.size, dtype=np.bool_)
+    forward_kernel(flat, out, keep, np.uint64(seed), np.uint64(threshold), flat.dtype.type(scale))
+    return out.reshape(x.shape), keep.reshape(x.shape)
+
+
+def dropout_backward(grad, keep, scale):
+    if on_gpu(grad):
+        from .cuda import dropout as twin
+
+        return twin.dropout_backward(cupy(), grad, keep, scale)
+    flat = np.ascontiguousarray(np.broadcast_to(grad, keep.shape)).reshape(-1)
+    out = np.empty_like(flat)
+    backward_kernel(flat, np.ascontiguousarray(keep).reshape(-1), out, flat.dtype.type(scale))
+    return out.reshape(keep.shape)
