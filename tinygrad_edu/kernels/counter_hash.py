@@ -18,6 +18,20 @@ MIX2 = 0x94D049BB133111EB
 BITS = 24
 
 
+_GAMMA, _MIX1, _MIX2 = numpy.uint64(GAMMA), numpy.uint64(MIX1), numpy.uint64(MIX2)
+_S30, _S27, _S31, _STOP = numpy.uint64(30), numpy.uint64(27), numpy.uint64(31), numpy.uint64(64 - BITS)
+
+
+def hashed_bits(seed, i):
+    """u(seed, i) for one element, on uint64 scalars: the kernels compile this very function (numba's njit for
+    the CPU, a CUDA device function for the GPU), so there is one hash, written once."""
+    z = numpy.uint64(i + 1) * _GAMMA + seed
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    z = z ^ (z >> _S31)
+    return z >> _STOP
+
+
 def threshold(p: float) -> int:
     """t such that u ≥ t keeps an element with probability 1 - p (u uniform on 0 .. 2²⁴ - 1)."""
     return int(round(p * (1 << BITS)))

@@ -10,21 +10,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .counter_hash import BITS, GAMMA, MIX1, MIX2
+from . import counter_hash
 from .devices import cupy, on_gpu
 
-_GAMMA, _MIX1, _MIX2 = np.uint64(GAMMA), np.uint64(MIX1), np.uint64(MIX2)
-_S30, _S27, _S31, _STOP = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(64 - BITS)
-
-
-@numba.njit(cache=True, inline="always")
-def hashed_bits(seed, i):
-    """The top 24 bits of splitmix64(seed + (i + 1)·γ) (uint64 arithmetic, wrapping)."""
-    z = np.uint64(i + 1) * _GAMMA + seed
-    z = (z ^ (z >> _S30)) * _MIX1
-    z = (z ^ (z >> _S27)) * _MIX2
-    z = z ^ (z >> _S31)
-    return z >> _STOP
+hashed_bits = numba.njit(cache=True, inline="always")(counter_hash.hashed_bits)
 
 
 @numba.njit(cache=True)

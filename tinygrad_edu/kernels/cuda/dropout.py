@@ -9,20 +9,10 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from ..counter_hash import BITS, GAMMA, MIX1, MIX2
+from .. import counter_hash
 from . import THREADS, blocks_for, dense, stream
 
-_GAMMA, _MIX1, _MIX2 = np.uint64(GAMMA), np.uint64(MIX1), np.uint64(MIX2)
-_S30, _S27, _S31, _STOP = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(64 - BITS)
-
-
-@cuda.jit(device=True)
-def hashed_bits(seed, i):
-    z = np.uint64(i + 1) * _GAMMA + seed
-    z = (z ^ (z >> _S30)) * _MIX1
-    z = (z ^ (z >> _S27)) * _MIX2
-    z = z ^ (z >> _S31)
-    return z >> _STOP
+hashed_bits = cuda.jit(device=True)(counter_hash.hashed_bits)
 
 
 @cuda.jit
