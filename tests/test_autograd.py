@@ -141,6 +141,23 @@ def test_set_grad_enabled():
     assert (x * 2).requires_grad
 
 
+def test_set_grad_enabled_true_turns_recording_back_on_and_a_plain_call_takes_effect():
+    """True inside no_grad records again (a falsy mode would pass the test above but not this one), the state
+    is exactly True/False, and a plain call switches at once until switched back (as in PyTorch)."""
+    x = torch.ones(2, requires_grad=True)
+    with torch.no_grad():
+        with torch.set_grad_enabled(True):
+            assert torch.is_grad_enabled() is True and (x * 2).requires_grad
+        assert torch.is_grad_enabled() is False
+    try:
+        torch.set_grad_enabled(False)
+        assert torch.is_grad_enabled() is False and not (x * 2).requires_grad
+        torch.set_grad_enabled(True)
+        assert torch.is_grad_enabled() is True and (x * 2).requires_grad
+    finally:
+        torch.set_grad_enabled(True)
+
+
 def test_detach_cuts_the_graph_but_shares_data():
     x = torch.tensor([1.0, 2.0], requires_grad=True)
     d = (x * 2).detach()
