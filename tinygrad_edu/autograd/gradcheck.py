@@ -98,11 +98,10 @@ def _same_layout(array, dtype):
     xp = backend.array_module(backend.device_of(array))
     as_strided = getattr(getattr(getattr(xp, "lib", None), "stride_tricks", None), "as_strided", None)
     itemsize, shape = array.itemsize, array.shape
-    steps = [s // itemsize for s in array.strides]
     simple = all(s > 0 and s % itemsize == 0 for s, n in zip(array.strides, shape) if n > 1)
     if as_strided is None or array.size == 0 or not simple:
         return array.astype(dtype)
-    steps = [s if n > 1 else 1 for s, n in zip(steps, shape)]
+    steps = [s // itemsize if n > 1 else 1 for s, n in zip(array.strides, shape)]  # a size-1 dim's stride is free
     buffer = xp.zeros(1 + sum((n - 1) * s for n, s in zip(shape, steps)), dtype=dtype)
     copy = as_strided(buffer, shape, tuple(s * dtype.itemsize for s in steps))
     copy[...] = array

@@ -17,15 +17,15 @@ MIX1 = 0xBF58476D1CE4E5B9
 MIX2 = 0x94D049BB133111EB
 BITS = 24
 
-
 _GAMMA, _MIX1, _MIX2 = numpy.uint64(GAMMA), numpy.uint64(MIX1), numpy.uint64(MIX2)
 _S30, _S27, _S31, _STOP = numpy.uint64(30), numpy.uint64(27), numpy.uint64(31), numpy.uint64(64 - BITS)
 
 
-def hashed_bits(seed, i):
-    """u(seed, i) for one element, on uint64 scalars: the kernels compile this very function (numba's njit for
-    the CPU, a CUDA device function for the GPU), so there is one hash, written once."""
-    z = numpy.uint64(i + 1) * _GAMMA + seed
+def hashed_bits(seed, counter):
+    """u = the top 24 bits of splitmix64(seed + counter·γ), for uint64 ``counter`` = i + 1 (a scalar or an array
+    of any array module). There is one hash, written once: the kernels compile this very function (numba's njit
+    for the CPU, a CUDA device function for the GPU), and ``keep_mask`` runs it on whole arrays."""
+    z = counter * _GAMMA + seed
     z = (z ^ (z >> _S30)) * _MIX1
     z = (z ^ (z >> _S27)) * _MIX2
     z = z ^ (z >> _S31)
@@ -40,8 +40,5 @@ def threshold(p: float) -> int:
 def keep_mask(xp, seed: int, shape, p: float):
     """keep[i] = u(seed, i) ≥ t over the elements of ``shape`` in C order (uint64 arithmetic wraps mod 2⁶⁴)."""
     size = int(numpy.prod(shape, dtype=numpy.int64))
-    z = (xp.arange(1, size + 1, dtype=xp.uint64) * xp.uint64(GAMMA)) + xp.uint64(seed)
-    z = (z ^ (z >> xp.uint64(30))) * xp.uint64(MIX1)
-    z = (z ^ (z >> xp.uint64(27))) * xp.uint64(MIX2)
-    z ^= z >> xp.uint64(31)
-    return ((z >> xp.uint64(64 - BITS)) >= xp.uint64(threshold(p))).reshape(shape)
+    counters = xp.arange(1, size + 1, dtype=xp.uint64)
+    return (hashed_bits(numpy.uint64(seed), counters) >= numpy.uint64(threshold(p))).reshape(shape)

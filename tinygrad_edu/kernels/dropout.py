@@ -20,7 +20,7 @@ hashed_bits = numba.njit(cache=True, inline="always")(counter_hash.hashed_bits)
 def forward_kernel(x, out, keep, seed, threshold, scale):
     zero = x.dtype.type(0)
     for i in range(x.size):
-        kept = hashed_bits(seed, i) >= threshold
+        kept = hashed_bits(seed, np.uint64(i + 1)) >= threshold
         keep[i] = kept
         out[i] = x[i] * scale if kept else x[i] * zero
 

@@ -18,7 +18,7 @@ hashed_bits = cuda.jit(device=True)(counter_hash.hashed_bits)
 @cuda.jit
 def forward_kernel(x, out, keep, seed, threshold, scale):
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        kept = hashed_bits(seed, i) >= threshold
+        kept = hashed_bits(seed, np.uint64(i + 1)) >= threshold
         keep[i] = kept
         out[i] = x[i] * scale if kept else x[i] * 0
 
