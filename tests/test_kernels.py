@@ -6,6 +6,8 @@ Each op runs twice on the same inputs and upstream gradient, once with the kerne
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 
 import hypothesis.extra.numpy as hnp
@@ -144,6 +146,100 @@ def test_fused_adam_equals_the_reference_chain(name, dtype):
     tol = dict(rtol=2e-6, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
     for pk, pr in zip(*finals):
         np.testing.assert_allclose(pk, pr, **tol)
+
+
+def _adam_run(scenario, use_kernels, dtype=np.float64):
+    """Run ``scenario(params, opt, set_grads)`` with the kernels (the flat multi-tensor step) or the reference
+    chain; returns the final parameters, the optimizer's state and the optimizer."""
+    rng = np.random.default_rng(1)
+    shapes_ = [(7, 3), (5,), (1,), (2, 3, 4), (4, 4)]
+    params = [tg.tensor(rng.standard_normal(s).astype(dtype), requires_grad=True) for s in shapes_]
+    opt = tg.optim.AdamW(
+        [{"params": params[:3]}, {"params": params[3:], "weight_decay": 0.0}], lr=0.05, weight_decay=0.1
+    )
+    grad_rng = np.random.default_rng(2)
+
+    def set_grads(which=None):
+        for i, p in enumerate(params):
+            if which is None or i in which:
+                g = grad_rng.standard_normal(p.shape).astype(dtype)
+                p.grad = tg.tensor(g.T.copy().T if g.ndim == 2 else g)  # a Fortran-order gradient too
+            else:
+                grad_rng.standard_normal(p.shape)  # the same draws on both runs
+                p.grad = None
+
+    with contextlib.nullcontext() if use_kernels else kernels.reference():
+        scenario(params, opt, set_grads)
+    state = opt.state_dict()["state"]
+    return [p.detach().numpy() for p in params], state, opt
+
+
+def _assert_same_adam_runs(scenario):
+    (pk, sk, opt), (pr, sr, _) = _adam_run(scenario, True), _adam_run(scenario, False)
+    for a, b in zip(pk, pr):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    assert sk.keys() == sr.keys()
+    for key in sk:
+        assert sk[key]["step"] == sr[key]["step"]
+        for name in ("exp_avg", "exp_avg_sq"):
+            np.testing.assert_allclose(sk[key][name].numpy(), sr[key][name].numpy(), rtol=1e-12, atol=1e-14)
+    return opt
+
+
+def test_adam_steps_each_group_in_one_pass_over_flat_buffers():
+    def scenario(params, opt, set_grads):
+        objects = [id(p) for p in params]
+        for _ in range(6):
+            set_grads()
+            opt.step()
+        assert [id(p) for p in params] == objects  # the same Tensors, their arrays now views
+
+    opt = _assert_same_adam_runs(scenario)
+    assert len(opt._flat_groups) == 2
+    for group, flat in zip(opt.param_groups, opt._flat_groups.values()):
+        assert all(p._data.base is flat.param for p in group["params"])
+        assert flat.param.size == sum(p.numel() for p in group["params"])
+
+
+def test_flat_adam_falls_back_and_rebuilds_where_it_must(monkeypatch):
+    """A parameter given new values (``p.data = ...``), a state loaded from a checkpoint, and a parameter without
+    a gradient (its step count then falls behind: per-parameter steps from then on), all give the reference's
+    steps; the buffers are built again exactly where an array was rebound behind them."""
+    from tinygrad_edu import flat_buffer
+
+    builds = []
+    build = flat_buffer.FlatGroup.__init__
+    monkeypatch.setattr(flat_buffer.FlatGroup, "__init__", lambda self, *a: builds.append(1) or build(self, *a))
+    seen = []
+
+    def scenario(params, opt, set_grads):
+        def step(**kw):
+            set_grads(**kw)
+            opt.step()
+            seen.append(len(builds))
+
+        step(), step()
+        params[4].data = tg.tensor(np.full((4, 4), 0.5))  # rebinds one array of the second group
+        step()
+        saved = copy.deepcopy(opt.state_dict())
+        step()
+        opt.load_state_dict(saved)  # new moment Tensors in both groups
+        step()
+        step(which={0, 1, 3, 4})  # params[2] has no gradient: the first group steps per parameter
+        step()
+
+    _assert_same_adam_runs(scenario)
+    assert seen[:7] == [2, 2, 3, 3, 5, 5, 5]  # the kernel run; the reference run builds none
+    assert seen[7:] == [5] * 7
+
+
+def test_flat_adam_keeps_parameters_that_share_memory_shared():
+    base = tg.tensor(np.arange(6.0), requires_grad=True)
+    alias = base.detach().requires_grad_()  # two parameters on one array: a flat buffer would part them
+    opt = tg.optim.AdamW([base, alias], lr=0.1)
+    base.grad, alias.grad = tg.tensor(np.ones(6)), tg.tensor(np.ones(6))
+    opt.step()
+    assert np.shares_memory(base._data, alias._data) and not opt._flat_groups
 
 
 def test_float32_erf_is_within_1e_6_relative_of_float64():

@@ -22,7 +22,7 @@ LAYERS = [
     ("kernels", ("kernels",)),
     ("ops", ("ops",)),
     ("autograd", ("autograd",)),
-    ("tensor", ("tensor", "creation", "indexing", "promotion", "printing", "factories", "fused")),
+    ("tensor", ("tensor", "creation", "indexing", "promotion", "printing", "factories", "fused", "flat_buffer")),
     ("nn and optim", ("nn", "optim")),
     ("tools", ("viz", "examples", "")),  # "": tinygrad_edu/__init__.py, which gathers the public API
 ]

@@ -30,24 +30,19 @@ class Adam(Optimizer):
                 f"{type(self).__name__}: invalid lr={lr}, betas={betas}, eps={eps} or weight_decay={weight_decay}"
             )
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
+        self._flat_groups: dict = {}  # id(group) -> its flat buffers (fused.adam_group_)
 
     @no_grad()
     def step(self) -> None:
         for group in self.param_groups:
+            if self._flat_step(group):
+                continue
             lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 grad = p.grad
-                state = self.state.get(id(p))
-                if state is None:
-                    state = self.state[id(p)] = {
-                        "step": 0,
-                        "exp_avg": p.detach().new_zeros(p.shape),
-                        "exp_avg_sq": p.detach().new_zeros(p.shape),
-                    }
-                    if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = p.detach().new_zeros(p.shape)
+                state = self._state_of(p, group)
                 state["step"] += 1
                 t = state["step"]
                 if _fused_step(p, grad, state, group, self.decoupled):
@@ -64,6 +59,39 @@ class Adam(Optimizer):
                 step_size = lr / (1 - beta1**t)
                 denom = v.sqrt().div_(math.sqrt(1 - beta2**t)).add_(eps)
                 p.addcdiv_(m, denom, value=-step_size)  # in-place chains: one new array per step, as PyTorch's
+
+    def _state_of(self, p, group) -> dict:
+        state = self.state.get(id(p))
+        if state is None:
+            state = self.state[id(p)] = {
+                "step": 0,
+                "exp_avg": p.detach().new_zeros(p.shape),
+                "exp_avg_sq": p.detach().new_zeros(p.shape),
+            }
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = p.detach().new_zeros(p.shape)
+        return state
+
+    def _flat_step(self, group) -> bool:
+        """The whole group in one compiled pass over flat buffers (``fused.adam_group_``), where every parameter
+        has a gradient and all have taken the same number of steps (and the kernel applies); False, nothing
+        done, otherwise, and the per-parameter loop runs."""
+        params = group["params"]
+        if group["amsgrad"] or any(p.grad is None for p in params):
+            return False
+        states = [self._state_of(p, group) for p in params]
+        if len({s["step"] for s in states}) != 1:
+            return False
+        t = states[0]["step"] + 1
+        beta1, beta2 = group["betas"]
+        done = fused.adam_group_(
+            params, states, self._flat_groups, id(group), lr=group["lr"], beta1=beta1, beta2=beta2,
+            eps=group["eps"], weight_decay=group["weight_decay"], decoupled=self.decoupled, t=t,
+        )  # fmt: skip
+        if done:
+            for s in states:
+                s["step"] = t
+        return done
 
 
 def _fused_step(p, grad, state, group, decoupled) -> bool:
