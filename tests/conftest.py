@@ -9,6 +9,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
+# mutmut runs the tests once in its own process, then forks a child per mutant. GNU OpenMP (PyTorch's, for the
+# oracle) is not fork-safe: a child that enters a parallel region its parent had used waits at a barrier for
+# threads that the fork did not copy, forever, and mutmut counts the hang as a "timeout", i.e. as a caught
+# mutant (seen in gdb: gomp_team_barrier_wait_end under log_softmax). One OpenMP thread means no team to wait
+# for. Set before PyTorch is imported, since libgomp reads it when it loads.
+if "MUTANT_UNDER_TEST" in os.environ:
+    os.environ["OMP_NUM_THREADS"] = "1"
+
 
 def _gpu_present() -> bool:
     try:

@@ -342,3 +342,72 @@ def test_mixing_devices_error_message_via_fake_device():
     b.device = torch.device("cuda")  # only the label; no op reaches its (NumPy) array
     with pytest.raises(RuntimeError, match="same device.*cpu.*cuda"):
         a + b
+
+
+def test_autograd_backward_keeps_the_graph_only_when_asked():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    torch.autograd.backward([y], retain_graph=True)
+    torch.autograd.backward(y)
+    assert x.grad.tolist() == [4.0, 8.0]
+    with pytest.raises(RuntimeError, match="second time"):
+        torch.autograd.backward(y)
+
+
+def test_autograd_backward_weights_each_output_by_its_gradient_and_fills_only_inputs():
+    a = torch.tensor([1.0, 2.0], requires_grad=True)
+    b = torch.tensor([3.0, 5.0], requires_grad=True)
+    torch.autograd.backward([a * b, a.sum()], [torch.tensor([1.0, 10.0]), torch.tensor(2.0)], inputs=[a])
+    assert a.grad.tolist() == [3.0 + 2.0, 50.0 + 2.0] and b.grad is None
+
+
+def test_autograd_backward_with_create_graph_records_the_weighting_gradient():
+    """With create_graph the seed is part of the graph: x.grad = v·2x depends on v, so d(Σ x.grad)/dv = 2x."""
+    x = torch.tensor([1.0, -3.0], requires_grad=True)
+    v = torch.tensor([0.5, 2.0], requires_grad=True)
+    torch.autograd.backward(x * x, grad_tensors=v, create_graph=True)
+    assert x.grad.tolist() == [1.0, -12.0] and x.grad.grad_fn is not None
+    assert torch.autograd.grad(x.grad.sum(), v)[0].tolist() == [2.0, -6.0]
+
+
+def test_autograd_grad_keeps_each_inputs_dtype():
+    x = torch.tensor([1.0, 2.0], dtype=torch.float32, requires_grad=True)
+    (g,) = torch.autograd.grad((x * x).sum(), x)
+    assert g.dtype == torch.float32 and g.tolist() == [2.0, 4.0]
+    (g2,) = torch.autograd.grad((x * x).sum(), x, create_graph=True)
+    assert g2.dtype == torch.float32 and g2.grad_fn is not None
+
+
+def test_autograd_grad_with_create_graph_keeps_the_graph_unless_told_not_to():
+    x = torch.tensor([2.0], requires_grad=True)
+    y = (x * x * x).sum()
+    torch.autograd.grad(y, x, create_graph=True)
+    assert torch.autograd.grad(y, x)[0].tolist() == [12.0]  # retained: create_graph's default
+    z = (x * x).sum()
+    torch.autograd.grad(z, x, create_graph=True, retain_graph=False)
+    with pytest.raises(RuntimeError, match="second time"):
+        torch.autograd.grad(z, x)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda x: torch.autograd.grad([x.sum(), 3.0], [x]), r"outputs\[1\] must be a Tensor, got float"),
+        (lambda x: torch.autograd.grad(x.sum(), [x, "x"]), r"inputs\[1\] must be a Tensor, got str"),
+        (lambda x: torch.autograd.backward([x.sum(), None]), r"tensors\[1\] must be a Tensor, got NoneType"),
+        (lambda x: torch.autograd.backward(x.sum(), inputs=[1]), r"inputs\[0\] must be a Tensor, got int"),
+    ],
+)
+def test_autograd_functions_name_the_argument_that_is_not_a_tensor(call, message):
+    with pytest.raises(TypeError, match=message):
+        call(torch.ones(2, requires_grad=True))
+
+
+@pytest.mark.parametrize("fn, name", [(torch.autograd.grad, "grad"), (torch.autograd.backward, "backward")])
+def test_autograd_functions_name_themselves_in_seed_errors(fn, name):
+    x = torch.ones(2, requires_grad=True)
+    args = (x * 2, x) if name == "grad" else (x * 2,)
+    with pytest.raises(RuntimeError, match=rf"^{name}: got 2 grad_outputs for 1 outputs"):
+        fn(*args, [torch.ones(2), torch.ones(2)])
+    with pytest.raises(RuntimeError, match=rf"^{name}: grad can be created implicitly only for scalar outputs"):
+        fn(*args)

@@ -14,7 +14,7 @@ from strategies import leaf
 from user_functions import Square, WrongSecondInput, WrongSquare
 
 import tinygrad_edu as torch
-from tinygrad_edu.autograd import GradcheckError, gradcheck
+from tinygrad_edu.autograd import Function, GradcheckError, gradcheck, gradgradcheck
 
 
 def _x(device, shape=(3, 4)):
@@ -125,3 +125,89 @@ def test_gradcheck_never_imports_torch():
         text=True,
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+class SquareDetachedGrad(Function):
+    """x², whose backward is right but not differentiable in the incoming gradient (it is detached)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad.detach() * 2 * x
+
+
+class SquareDetachedX(Function):
+    """x², whose backward is right but not differentiable in x (x is detached)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * 2 * x.detach()
+
+
+def _gradgrad_message(func, x, **kwargs) -> str:
+    with pytest.raises(GradcheckError) as caught:
+        gradgradcheck(func, (x,), **kwargs)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("wrong, bad_input", [(SquareDetachedX, 0), (SquareDetachedGrad, 1)])
+def test_gradgradcheck_catches_a_backward_that_is_not_differentiable_in_each_argument(device, wrong, bad_input):
+    """Input 0 is x; input 1 is the grad_output v, numbered after the function's inputs, as the message says."""
+    x = _x(device, (3,))
+    message = _gradgrad_message(wrong.apply, x)
+    assert message.startswith(
+        f"gradgradcheck: the second derivative of apply (ops: {wrong.__name__}) is wrong. "
+        f"Inputs 0..0 are the function's, 1.. the grad_outputs. gradcheck failed for input {bad_input} (shape (3,))"
+    )
+    assert re.search(r"analytical 0 .*; 3 of 3 elements differ$", message)
+    assert gradgradcheck(wrong.apply, (x,), raise_exception=False) is False
+    assert gradgradcheck(wrong.apply, (x,), check_rev_over_rev=False) is True  # nothing asked: nothing checked
+
+
+def test_gradgradcheck_names_a_callable_object_by_its_type(device):
+    class Squarer:
+        def __call__(self, x):
+            return SquareDetachedX.apply(x)
+
+    assert "the second derivative of Squarer (ops: SquareDetachedX)" in _gradgrad_message(Squarer(), _x(device, (3,)))
+
+
+def test_gradgradcheck_draws_its_grad_outputs_from_the_seed(device):
+    """The same seed gives the same random v (the same figures in the report), another seed another v."""
+    x = _x(device, (3,))
+    default, zero, again, one = (
+        _gradgrad_message(SquareDetachedGrad.apply, x, **kw) for kw in ({}, {"seed": 0}, {"seed": 0}, {"seed": 1})
+    )
+    assert default == zero == again and one != zero
+
+
+def test_gradgradcheck_takes_grad_outputs_as_one_tensor_or_a_tuple(device):
+    x = _x(device, (3,))
+    v = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64, device=device)
+    assert gradgradcheck(lambda t: t * t * t, (x,), grad_outputs=v)
+    assert gradgradcheck(lambda t: (t * t, t.exp()), (x,), grad_outputs=(v, v * 2))
+    with pytest.raises(GradcheckError, match="failed for input 1"):  # a given v is checked too
+        gradgradcheck(SquareDetachedGrad.apply, (x,), grad_outputs=v)
+
+
+def test_gradgradcheck_of_an_output_that_does_not_depend_on_the_inputs_passes(device):
+    x = _x(device, (3,))
+    assert gradgradcheck(lambda t: torch.ones(3, dtype=torch.float64, device=device), (x,))
+    assert gradgradcheck(lambda t, c: t * t * c, (x, _x(device, (3,)).detach()))  # c: no gradient asked
+
+
+@pytest.mark.parametrize("option", ["check_fwd_over_rev", "check_batched_grad", "masked"])
+def test_gradgradcheck_says_which_checks_it_does_not_implement(device, option):
+    with pytest.raises(NotImplementedError, match="forward-mode, batched and masked checks are not implemented"):
+        gradgradcheck(lambda t: t * t, (_x(device, (3,)),), **{option: True})
