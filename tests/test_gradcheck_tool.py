@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from strategies import leaf
-from user_functions import Square, WrongSecondInput, WrongSquare
+from user_functions import Square, SquareDetachedGrad, SquareDetachedX, WrongSecondInput, WrongSquare
 
 import tinygrad_edu as torch
-from tinygrad_edu.autograd import Function, GradcheckError, gradcheck, gradgradcheck
+from tinygrad_edu.autograd import GradcheckError, gradcheck, gradgradcheck
 
 
 def _x(device, shape=(3, 4)):
@@ -125,34 +125,6 @@ def test_gradcheck_never_imports_torch():
         text=True,
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
-
-
-class SquareDetachedGrad(Function):
-    """x², whose backward is right but not differentiable in the incoming gradient (it is detached)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad.detach() * 2 * x
-
-
-class SquareDetachedX(Function):
-    """x², whose backward is right but not differentiable in x (x is detached)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * 2 * x.detach()
 
 
 def _gradgrad_message(func, x, **kwargs) -> str:

@@ -40,3 +40,21 @@ class WrongSecondInput(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         return grad * b, grad * (a + 1)
+
+
+class SquareDetachedGrad(Square):
+    """x², whose backward is right but not differentiable in the incoming gradient (it is detached)."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad.detach() * 2 * x
+
+
+class SquareDetachedX(Square):
+    """x², whose backward is right but not differentiable in x (x is detached)."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * 2 * x.detach()
