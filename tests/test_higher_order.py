@@ -327,6 +327,42 @@ class ScaledExp(Function):
         return grad * out, grad * out / y
 
 
+class SinCosExp(Function):
+    """(sin x, cos x, eˣ), all three saved, so backward reads its own outputs: d sin = cos, d cos = −sin, d eˣ = eˣ."""
+
+    @staticmethod
+    def forward(ctx, x):
+        outputs = (x.sin(), x.cos(), x.exp())
+        ctx.save_for_backward(*outputs)
+        return outputs
+
+    @staticmethod
+    def backward(ctx, grad_sin, grad_cos, grad_exp):
+        sin, cos, exp = ctx.saved_tensors
+        return grad_sin * cos - grad_cos * sin + grad_exp * exp
+
+
+@pytest.mark.parametrize("kept", [0, 1, 2])
+def test_second_derivative_through_outputs_that_were_garbage_collected(device, kept):
+    """Only output ``kept`` is held: the other two are collected before backward, which saved them. Under
+    create_graph each comes back as a new handle on the same node (same output slot, same device, requiring
+    grad), so the second derivative still reaches x through it."""
+    x = tg.tensor(X, dtype=tg.float64, requires_grad=True, device=device)
+    held = SinCosExp.apply(x)[kept]  # the tuple, and the two other outputs with it, are freed here
+    node = held._ctx
+    assert sum(ref() is not None for ref in node.outputs) == 1
+    (first,) = tg.autograd.grad(held.sum(), x, create_graph=True)
+    assert len(node.outputs) == 3 and node.outputs[kept]() is held
+    for index, ref in enumerate(node.outputs):
+        handle = ref()  # alive again: the recorded backward holds the handles it made
+        assert handle is not None and handle._ctx is node and handle._output_index == index
+        assert handle.requires_grad and handle.device == x.device and handle.shape == x.shape
+    (second,) = tg.autograd.grad(first.sum(), x)
+    closed_forms = [(np.cos(X), -np.sin(X)), (-np.sin(X), -np.cos(X)), (np.exp(X), np.exp(X))]
+    np.testing.assert_allclose(first.detach().to("cpu").numpy(), closed_forms[kept][0], rtol=RTOL)
+    np.testing.assert_allclose(second.to("cpu").numpy(), closed_forms[kept][1], rtol=RTOL)
+
+
 def test_user_function_with_a_differentiable_backward_is_twice_differentiable():
     x = f64(X, requires_grad=True)
     sin = sin_function(tg)
