@@ -163,6 +163,32 @@ def test_an_out_of_range_index_on_cuda_raises_at_the_next_read_with_its_message(
         logits[tg.tensor([0, 3], device="cuda")].tolist()
 
 
+def test_index_arrays_after_a_none_an_ellipsis_or_a_mask_are_not_checked_against_the_wrong_dim(sim):
+    """An index array's dim is known only up to the first None, Ellipsis or mask; past one, the range check must
+    not hold an in-range position to the size of the dim at its place in the tuple (4 is fine on a dim of 5)."""
+    mask = np.array([[True, False, True], [False, True, True]])
+    cases = [
+        ((5, 3), lambda i, m: (None, i)),  # i indexes dim 0 (5), at the place of dim 1 (3)
+        ((3, 2, 5), lambda i, m: (Ellipsis, i)),  # i indexes dim 2 (5), at the place of dim 1 (2)
+        ((2, 3, 5), lambda i, m: (m, i)),  # the mask takes dims 0 and 1, i indexes dim 2 (5), at the place of dim 1
+    ]
+    for shape, index in cases:
+        x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+        expected = x[index(np.array([4]), mask)]
+        got = tg.tensor(x, device="cuda")[index(tg.tensor([4], device="cuda"), tg.tensor(mask, device="cuda"))]
+        assert got.tolist() == expected.tolist(), shape
+
+
+def test_index_on_device_leaves_numpy_to_numpy_and_keeps_a_single_index_single(sim):
+    from tinygrad_edu.ops.movement import index_on_device
+
+    on_host = (np.array([0, 7]), slice(None))
+    assert index_on_device(np, (3, 2), on_host) is on_host  # NumPy raises its own IndexError for the 7
+    moved = index_on_device(sim, (3,), np.array([2, 0]))
+    assert isinstance(moved, sim.ndarray) and moved.get().tolist() == [2, 0]
+    assert isinstance(index_on_device(sim, (3, 2), (np.array([1]),)), tuple)
+
+
 def test_a_passing_check_rides_along_with_the_value_in_one_read(sim):
     x = tg.randn(6, 3, device="cuda")
     picked = x[tg.tensor([5, 0, 5], device="cuda")]
