@@ -157,6 +157,27 @@ def test_max_of_ties_splits_gradient_like_torch(torch):
     check(torch, lambda m, F, a: a.max(), np.array([1.0, 3.0, 3.0, 2.0]))
 
 
+@pytest.mark.parametrize(
+    "index",
+    [lambda m: m.tensor(True), lambda m: m.tensor(False), lambda m: m.tensor(2), lambda m: (m.tensor(1), m.tensor(0))],
+    ids=["true", "false", "int", "ints"],
+)
+def test_zero_dim_tensor_indices_match_torch(torch, device, index):
+    """A 0-d integer tensor indexes as an int (the dim goes); a 0-d bool is a mask (a new dim of 1 or 0)."""
+    values = np.arange(12.0).reshape(3, 4)
+    results = []
+    for m, dev in ((tg, device), (torch, "cpu")):
+        x = m.tensor(values, dtype=m.float64, requires_grad=True, device=dev)
+        i = index(m)
+        picked = x[tuple(part.to(dev) for part in i) if isinstance(i, tuple) else i.to(dev)]
+        (picked * 2).sum().backward()
+        results.append((tuple(picked.shape), picked.detach().cpu().numpy(), x.grad.cpu().numpy()))
+    (shape, forward, grad), (torch_shape, torch_forward, torch_grad) = results
+    assert shape == torch_shape
+    np.testing.assert_array_equal(forward, torch_forward)
+    np.testing.assert_array_equal(grad, torch_grad)
+
+
 def test_softmax_with_minus_inf_matches_torch(torch):
     """A causal mask writes -inf: softmax must stay finite and its gradient too."""
     x = randn(0, (4, 4))

@@ -41,7 +41,9 @@ def _convert_index_part(part):
     if isinstance(part, graph.tensor_type()):
         if part._data.dtype.kind == "f":
             raise IndexError(f"tensors used as indices must be long, int or bool, got {part.dtype}")
-        return part._data if part._data.ndim else int(part._data)
+        if part._data.ndim or part._data.dtype.kind == "b":
+            return part._data  # a 0-d bool is a mask too: True adds a dim of 1, False one of 0 (PyTorch, NumPy)
+        return int(part._data.item())  # a 0-d integer acts as an int (on cuda a read of the value, as PyTorch's)
     if isinstance(part, list):
         return numpy.asarray(part)
     return part
