@@ -71,6 +71,7 @@ def run(args, torch) -> int:
         "compile": compile_times(),
         "blas_threads": blas_threads(QUICK_BLAS_SHAPES if quick else BLAS_SHAPES, repeats=3 if quick else 9),
         "ops": op_times(presets, torch, args, quick),
+        "adamw": adamw_times(presets, torch is not None, args, quick),
         "steps": step_times(presets, torch is not None, rounds=1 if quick else (args.repeats or 5), quick=quick),
     }
     settings = {"presets": presets, "kernel threads": 1, "step processes": "one per measurement"}
@@ -187,6 +188,41 @@ def op_times(presets, torch, args, quick: bool) -> list[dict]:
     return rows
 
 
+def adamw_times(presets, torch_available: bool, args, quick: bool) -> list[dict]:
+    """One AdamW.step over each preset's parameters, interleaved in one process: the multi-tensor step over flat
+    buffers (the default), one fused pass per parameter (the step before flat buffers), the NumPy reference
+    chain, and PyTorch's default (foreach) step."""
+    from tinygrad_edu import kernels
+
+    from . import ops
+
+    rows = []
+    for preset in presets:
+        setup = models.setup_for(preset, quick=quick)
+        per_parameter = ops.adamw_fns(setup, "ours", "cpu")
+        optimizer = per_parameter["step"].__self__
+        optimizer._flat_step = lambda group: False  # every group takes the per-parameter loop
+        reference = ops.adamw_fns(setup, "ours", "cpu")
+
+        def reference_step(step=reference["step"]):
+            with kernels.reference():
+                step()
+
+        fns = {
+            "flat": ops.adamw_fns(setup, "ours", "cpu")["step"],
+            "per parameter": per_parameter["step"],
+            "reference": reference_step,
+        }
+        if torch_available:
+            fns["torch"] = ops.adamw_fns(setup, "torch", "cpu")["step"]
+        repeats = 3 if quick else (args.repeats or 15)
+        timings = common.interleaved(fns, repeats, 2, **common.interleave_options("op", repeats, quick))
+        row = {"preset": preset, "parameters": per_parameter["_numel"], **{k: v.median_ms for k, v in timings.items()}}
+        rows.append(row)
+        print(f"adamw {preset}: " + ", ".join(f"{k} {row[k]:.3f} ms" for k in fns))
+    return rows
+
+
 def step_times(presets, torch_available: bool, rounds: int, quick: bool) -> list[dict]:
     """Median ms per step of each preset: kernels, reference, PyTorch, each in fresh processes, rounds interleaved."""
     # "malloc default": the kernels with glibc's malloc as it comes (tinygrad_edu/allocator.py off)
@@ -262,6 +298,20 @@ def _markdown(results) -> str:
         [r["preset"], r["op"], r["kernels"], r["reference"], r.get("torch"), common.ratio(r["kernels"], r.get("torch")),
          common.ratio(r["kernels"], r["reference"])]
         for r in results["ops"]
+    ]  # fmt: skip
+    parts.append(common.markdown_table(headers, rows) + "\n")
+    parts.append("## AdamW.step over all parameters (interleaved in one process)\n")
+    parts.append(
+        "*flat*: the multi-tensor step, one compiled pass over one flat buffer per group "
+        "(`tinygrad_edu/flat_buffer.py`, the default); *per parameter*: one compiled pass per parameter; "
+        "*reference*: the NumPy chain; *torch*: PyTorch's default step.\n"
+    )
+    headers = ["preset", "parameters", "flat ms", "per parameter ms", "reference ms", "torch ms", "ratio flat/torch",
+               "ratio flat/per parameter"]  # fmt: skip
+    rows = [
+        [r["preset"], f"{r['parameters']:,}", r["flat"], r["per parameter"], r["reference"], r.get("torch"),
+         common.ratio(r["flat"], r.get("torch")), common.ratio(r["flat"], r["per parameter"])]
+        for r in results.get("adamw", [])
     ]  # fmt: skip
     parts.append(common.markdown_table(headers, rows) + "\n")
     parts.append("## BLAS threads per matmul, with a compiled kernel between matmuls\n")

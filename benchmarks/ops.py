@@ -135,7 +135,7 @@ def _op_fns(case: Case, impl: str, device: str, arrays: dict) -> dict:
     return {"forward": forward, "forward+backward": forward_backward}
 
 
-def _adamw_fns(setup: dict, impl: str, device: str) -> dict:
+def adamw_fns(setup: dict, impl: str, device: str) -> dict:
     """One AdamW update over tensors shaped like the model's parameters (gradients random, fixed)."""
     import tinygrad_edu as tg
     from gpt.model import GPT
@@ -168,7 +168,7 @@ def measure(setup: dict, device: str, repeats: int | None, warmup: int, torch_ok
         per_impl = {impl: _op_fns(case, impl, device, arrays) for impl in impls}
         for mode in case.modes:
             jobs.append((case.name, case.shape, mode, {impl: per_impl[impl][mode] for impl in impls}))
-    adam = {impl: _adamw_fns(setup, impl, device) for impl in impls}
+    adam = {impl: adamw_fns(setup, impl, device) for impl in impls}
     numel = adam["ours"].pop("_numel")
     for impl in impls[1:]:
         adam[impl].pop("_numel")
