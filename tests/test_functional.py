@@ -139,6 +139,14 @@ def test_unused_inputs_get_zeros_of_their_shape():
     jx, jy = AF.jacobian(lambda x, y: x * 2, (x, y))
     assert tuple(jy.shape) == (3, 2, 2) and not jy.numpy().any()
     np.testing.assert_allclose(jx.numpy(), 2 * np.eye(3), rtol=RTOL)
+    ones = (f64(np.ones(3)), f64(np.ones((2, 2))))
+    (_, (_, vhy)) = AF.vhp(lambda x, y: (x * x).sum(), (x, y), ones)  # strict is off unless asked for, in each
+    assert tuple(vhy.shape) == (2, 2) and not vhy.numpy().any()
+    (_, jv) = AF.jvp(lambda x, y: (x * x).sum(), (x, y), ones)
+    np.testing.assert_allclose(jv.numpy(), 2 * x.numpy().sum(), rtol=RTOL)
+    hxx, hxy = AF.hessian(lambda x, y: (x * x).sum(), (x, y))[0]
+    np.testing.assert_allclose(hxx.numpy(), 2 * np.eye(3), rtol=RTOL)
+    assert tuple(hxy.shape) == (3, 2, 2) and not hxy.numpy().any()
 
 
 def test_results_are_detached_and_the_callers_graph_is_untouched_without_create_graph():
@@ -304,6 +312,53 @@ def test_strict_rejects_an_output_independent_of_an_input():
     assert not gy.numpy().any()
     _, (gx, gy) = AF.vjp(lambda x, y: (x * y).sum(), (x, y), strict=True)
     np.testing.assert_allclose(gy.numpy(), x.numpy(), rtol=RTOL)
+
+
+def _message(call, error=Exception) -> str:
+    with pytest.raises(error) as caught:
+        call()
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["vjp", "jvp", "vhp", "hvp", "jacobian", "hessian"])
+def test_every_message_starts_with_the_functions_name_and_names_the_argument(name):
+    """The whole message, not a fragment of it: which function, which argument, what it got."""
+    fn, x = getattr(AF, name), f64(randn(33, 2))
+    takes_v = name not in ("jacobian", "hessian")
+    with_v = (lambda f, v: fn(f, x, v)) if takes_v else (lambda f, v: fn(f, x))
+    assert _message(lambda: with_v(lambda x: 3.0, f64(np.ones(2))), TypeError) == (
+        f"{name}: the output of func must be a Tensor or a tuple of Tensors, got float"
+    )
+    assert _message(lambda: with_v(lambda x: (x.sum(), 3.0), f64(np.ones(2))), TypeError) == (
+        f"{name}: the output of func[1] must be a Tensor, got float"
+    )
+    if takes_v:
+        assert _message(lambda: fn(lambda x: (x * x).sum(), x, 3.0), TypeError) == (
+            f"{name}: v must be a Tensor or a tuple of Tensors, got float"
+        )
+
+
+def test_vjp_names_itself_when_v_is_on_another_device_than_the_output(device):
+    """v goes to the backward pass as its seed; the seed's check names vjp, not the engine's own caller."""
+    other = "cpu" if device == "cuda" else "cuda"
+    if not tg.cuda.is_available():
+        pytest.skip("CUDA is off (TINYGRAD_EDU_CUDA=off, or no CuPy and no GPU): one device only")
+    x = tg.tensor(randn(34, 3), dtype=tg.float64, device=device)
+    v = tg.ones(3, dtype=tg.float64, device=other)
+    assert _message(lambda: AF.vjp(lambda x: x * 2, x, v), RuntimeError) == (
+        f"vjp: the gradient is on {other}, the output on {device}"
+    )
+
+
+@pytest.mark.parametrize("name", ["vjp", "jvp", "vhp", "hvp", "jacobian", "hessian"])
+def test_results_keep_a_float32_inputs_dtype(name):
+    x = tg.tensor(randn(35, 3), dtype=tg.float32)
+    scalar = name in ("vhp", "hvp", "hessian")
+    func = (lambda x: (x * x).sum()) if scalar else (lambda x: x * x)
+    args = (func, x) if name in ("jacobian", "hessian") else (func, x, tg.ones(3))
+    results = getattr(AF, name)(*args)
+    for result in results if isinstance(results, tuple) else (results,):
+        assert result.dtype == tg.float32, name
 
 
 # -- against PyTorch ------------------------------------------------------------------------------------------
