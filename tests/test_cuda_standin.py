@@ -179,6 +179,20 @@ def test_index_arrays_after_a_none_an_ellipsis_or_a_mask_are_not_checked_against
         assert got.tolist() == expected.tolist(), shape
 
 
+def test_a_zero_dim_index_array_out_of_range_raises_on_cuda_as_on_cpu(sim):
+    for device in ("cpu", "cuda"):
+        x = tg.arange(3.0, device=device)
+        with pytest.raises(IndexError, match="5"):
+            x[np.array(5)].tolist()
+        assert x[np.array(-1)].tolist() == 2.0
+
+
+def test_too_many_indices_on_cuda_is_numpys_error_not_a_lookup_past_the_shape(sim):
+    x, i = tg.arange(3.0, device="cuda"), tg.tensor([0], device="cuda")
+    with pytest.raises(IndexError, match="too many indices for array: array is 1-dimensional, but 2 were indexed"):
+        x[i, i].tolist()
+
+
 def test_index_on_device_leaves_numpy_to_numpy_and_keeps_a_single_index_single(sim):
     from tinygrad_edu.ops.movement import index_on_device
 

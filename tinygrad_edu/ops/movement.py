@@ -102,7 +102,7 @@ def index_on_device(xp, shape, index):
             axis_known = False
         if hasattr(part, "dtype"):
             part = xp.asarray(part)
-            if axis_known and part.dtype.kind in "iu" and part.ndim > 0 and axis < len(shape):
+            if axis_known and part.dtype.kind in "iu" and axis < len(shape):  # 0-d arrays too
                 size = shape[axis]
                 check_range(xp, part, -size, size, lambda bad, size=size, axis=axis: (
                     f"index out of range for a tensor of shape {tuple(shape)}: index {bad} on dim {axis} is "
