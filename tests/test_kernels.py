@@ -265,6 +265,61 @@ def test_softmax_kernel_handles_minus_inf_as_the_reference():
     assert fused[0, 1] == 0.0
 
 
+KERNEL_ENTRIES = {
+    "gelu": ("gelu", "gelu_backward"),
+    "softmax": ("softmax_last", "softmax_last_backward"),
+    "layer_norm": ("layer_norm", "layer_norm_backward"),
+    "cross_entropy": ("cross_entropy", "cross_entropy_backward"),
+    "dropout": ("dropout", "dropout_backward"),
+    "scatter_add": ("scatter_add_rows",),
+}
+
+
+def _hot_ops(dtype):
+    """Forward and backward of each op that has a kernel, on inputs the kernels take (CPU, float, last dim)."""
+    rng = np.random.default_rng(0)
+
+    def leaf(*shape):
+        return tg.tensor(rng.standard_normal(shape).astype(dtype), requires_grad=True)
+
+    logits, weight = leaf(5, 7), leaf(6, 4)
+    F.gelu(leaf(3, 8)).sum().backward()
+    F.softmax(leaf(2, 3, 5), dim=-1).pow(2).sum().backward()
+    F.layer_norm(leaf(4, 6), (6,), leaf(6), leaf(6)).pow(2).sum().backward()
+    F.cross_entropy(logits, tg.tensor([0, 6, 2, -100, 3]), ignore_index=-100).backward()
+    F.dropout(leaf(4, 5), p=0.3).sum().backward()
+    F.embedding(tg.tensor([1, 3, 1, 0]), weight).pow(2).sum().backward()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_each_hot_op_runs_its_kernel_once_forward_and_once_backward(monkeypatch, dtype):
+    """The kernels are the fast path: a silent fall back to the reference ops (right values, several times the
+    time) would pass every test of values, so the calls are counted. Inside ``kernels.reference()`` none runs."""
+    import importlib
+
+    calls = {}
+    for module_name, functions in KERNEL_ENTRIES.items():
+        module = importlib.import_module(f"tinygrad_edu.kernels.{module_name}")
+        for name in functions:
+            calls[f"{module_name}.{name}"] = 0
+
+            def counted(*args, _real=getattr(module, name), _key=f"{module_name}.{name}", **kwargs):
+                calls[_key] += 1
+                return _real(*args, **kwargs)
+
+            monkeypatch.setattr(module, name, counted)
+    _hot_ops(dtype)
+    assert calls == dict.fromkeys(calls, 1)
+    calls.update(dict.fromkeys(calls, 0))
+    with kernels.reference():
+        _hot_ops(dtype)
+    assert calls == dict.fromkeys(calls, 0)
+    # where a kernel does not apply, the reference op runs: a softmax over another dim, an empty batch
+    F.softmax(tg.tensor(np.ones((3, 4), dtype), requires_grad=True), dim=0).sum().backward()
+    F.cross_entropy(tg.zeros(0, 5, dtype=tg.float32, requires_grad=True), tg.zeros(0, dtype=tg.int64)).backward()
+    assert calls == dict.fromkeys(calls, 0)
+
+
 def test_the_switch_turns_the_kernels_off(monkeypatch):
     assert kernels.enabled()
     with kernels.reference():
