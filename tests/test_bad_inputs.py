@@ -64,7 +64,7 @@ CASES = [
     ("ops", "item() of 2 elements", lambda: tg.ones(2).item(), "item() needs a tensor with one element, got shape (2,)"),
     ("ops", "numpy() of a tensor that requires grad", lambda: tg.ones(2, requires_grad=True).numpy(), "can't call numpy() on a tensor that requires grad"),
     ("nn", "Linear given the wrong width", lambda: tg.nn.Linear(3, 2)(tg.ones(2, 4)), "linear: input has 4 features (shape (2, 4)) but the weight expects 3"),
-    ("nn", "a class index out of range", lambda: F.cross_entropy(tg.ones(2, 5), tg.tensor([1, 7])), "cross_entropy: target 7 is out of range for 5 classes"),
+    ("nn", "a class index out of range", lambda: F.cross_entropy(tg.ones(2, 5), tg.tensor([1, 7])), "cross_entropy: target 7 is out of range for 5 classes (targets must be in [0, 4] or equal ignore_index=-100)"),
     ("nn", "a target of the wrong shape", lambda: F.cross_entropy(tg.ones(2, 5), tg.tensor([1, 2, 3])), "cross_entropy: input of shape (2, 5) needs target of shape (2,), got (3,)"),
     ("nn", "an embedding id out of range", lambda: F.embedding(tg.tensor([9]), tg.ones(4, 2)), "embedding: index 9 is out of range for an embedding of 4 rows"),
     ("autograd", "backward of a non-scalar without gradient", lambda: (tg.ones(2, requires_grad=True) * 2).backward(), "grad can be created implicitly only for scalar outputs"),

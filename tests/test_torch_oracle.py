@@ -7,6 +7,7 @@ the engine and PyTorch should agree to rounding (rel 1e-10 / abs 1e-12). The eng
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -189,6 +190,30 @@ def test_cross_entropy_all_ignored_is_nan_like_torch(torch):
     ours = tF.cross_entropy(tg.tensor(randn(0, (2, 3))), tg.tensor([-100, -100]))
     theirs = torch.nn.functional.cross_entropy(torch.tensor(randn(0, (2, 3))), torch.tensor([-100, -100]))
     assert math.isnan(ours.item()) and math.isnan(theirs.item())
+
+
+@pytest.mark.parametrize("path", ["kernels", "reference"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_at_its_edges_matches_torch(torch, device, path, reduction):
+    """One row kept of four (the mean divides by 1), logits of ±1e4 (a naive exp overflows), a single class."""
+    from tinygrad_edu import kernels
+
+    cases = [
+        (randn(1, (4, 3)), [-100, 2, -100, -100]),
+        (randn(2, (3, 5)) * 1e4, [0, 4, 1]),
+        (randn(3, (2, 1)), [0, 0]),
+    ]
+    for logits, target in cases:
+        results = []
+        for m, dev in ((tg, device), (torch, "cpu")):
+            x = m.tensor(logits, dtype=m.float32, requires_grad=True, device=dev)
+            with kernels.reference() if (m is tg and path == "reference") else contextlib.nullcontext():
+                loss = m.nn.functional.cross_entropy(x, m.tensor(target, device=dev), reduction=reduction)
+                (loss * m.arange(1.0, loss.numel() + 1, device=dev).reshape(loss.shape)).sum().backward()
+            results.append((loss.detach().cpu().numpy(), x.grad.cpu().numpy()))
+        (loss, grad), (torch_loss, torch_grad) = results
+        np.testing.assert_allclose(loss, torch_loss, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(grad, torch_grad, rtol=1e-5, atol=1e-6)
 
 
 # -- optimizers ----------------------------------------------------------------------------------------------
