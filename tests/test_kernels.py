@@ -291,6 +291,14 @@ def _hot_ops(dtype):
     F.embedding(tg.tensor([1, 3, 1, 0]), weight).pow(2).sum().backward()
 
 
+def _counting(function, calls: dict, key: str):
+    def counted(*args, **kwargs):
+        calls[key] += 1
+        return function(*args, **kwargs)
+
+    return counted
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_each_hot_op_runs_its_kernel_once_forward_and_once_backward(monkeypatch, dtype):
     """The kernels are the fast path: a silent fall back to the reference ops (right values, several times the
@@ -303,11 +311,7 @@ def test_each_hot_op_runs_its_kernel_once_forward_and_once_backward(monkeypatch,
         for name in functions:
             calls[f"{module_name}.{name}"] = 0
 
-            def counted(*args, _real=getattr(module, name), _key=f"{module_name}.{name}", **kwargs):
-                calls[_key] += 1
-                return _real(*args, **kwargs)
-
-            monkeypatch.setattr(module, name, counted)
+            monkeypatch.setattr(module, name, _counting(getattr(module, name), calls, f"{module_name}.{name}"))
     _hot_ops(dtype)
     assert calls == dict.fromkeys(calls, 1)
     calls.update(dict.fromkeys(calls, 0))

@@ -1,8 +1,8 @@
 """Gradients at the special points, where a derivative is a convention rather than a limit: kinks (relu, abs
 and sign at 0, clamp at its bounds), ties (maximum/minimum, max/min/amax/amin reductions), masked positions (where,
-masked_fill, softmax with −inf entries) and domain edges (sqrt and log at 0). Finite differences cannot check
-these (the one-sided slopes disagree), so the inputs are drawn *exactly at* those points and the gradients
-compared with PyTorch's, whose convention each op's docstring promises.
+masked_fill, softmax with −inf entries) and domain edges (sqrt and log at 0, pow at a zero or negative base).
+Finite differences cannot check these (the one-sided slopes disagree), so the inputs are drawn *exactly at*
+those points and the gradients compared with PyTorch's, whose convention each op's docstring promises.
 
 Each case draws its values from a small set that contains the special point, so ties and zeros are common
 rather than measure-zero; the upstream gradient is drawn too, so a wrong share cannot hide behind a sum."""
@@ -89,6 +89,16 @@ def test_ties_of_maximum_and_minimum_match_pytorch(torch, case, data, seed):
     assert_same_gradients(torch, BINARY_TIES[case], [a, broadcast_b], seed)
 
 
+@examples(40)
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_pow_at_zero_and_negative_bases_matches_pytorch(torch, data, seed):
+    """Slope in a: 0 at 0⁰. Slope in b: 0 where a = 0 and b ≥ 0 (the limit), nan for a < 0
+    (no real logarithm), -inf·sign where a = 0 and b < 0."""
+    a = data.draw(arrays())
+    b = data.draw(arrays(st.just(a.shape), values=st.sampled_from([0.0, 0.0, 1.0, 2.0, -1.0, 0.5, 3.0])))
+    assert_same_gradients(torch, lambda lib, a, b: a**b, [a, b], seed)
+
+
 REDUCTION_TIES = {
     "max of everything: 1/k to each of k tied maxima": lambda lib, x: x.max(),
     "min of everything: 1/k to each of k tied minima": lambda lib, x: x.min(),
@@ -126,3 +136,4 @@ def test_the_conventions_are_written_in_the_docstrings():
     assert "lo <= a <= hi" in elementwise.Clamp.__doc__
     assert "ties evenly" in reduce.MaxAll.__doc__
     assert "the index returned" in reduce.MaxAlong.__doc__
+    assert "0 at 0⁰" in elementwise.Pow.__doc__ and "0 where a = 0 and b ≥ 0" in elementwise.Pow.__doc__

@@ -99,7 +99,11 @@ class Div(Op):
 
 
 class Pow(Op):
-    """d(aᵇ)/da = b·aᵇ⁻¹, d(aᵇ)/db = aᵇ·ln(a)"""
+    """d(aᵇ)/da = b·aᵇ⁻¹ (0 at 0⁰), d(aᵇ)/db = aᵇ·ln(a) (0 where a = 0 and b ≥ 0), as PyTorch
+
+    At the special points PyTorch's values: at 0⁰ the slope in a is 0 (not 0·0⁻¹ = nan); where a = 0 and b ≥ 0
+    the slope in b is the limit 0 (not 0·ln 0 = nan); a negative base has no real logarithm, so its slope in b
+    is nan. The masks cover the special points only, so the second derivative stays right next to them."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -114,11 +118,10 @@ class Pow(Op):
         need_a, need_b = ctx.needs_input_grad
         grad_a = grad_b = None
         if need_a:
-            grad_a = unbroadcast(grad * b * a ** (b - 1), _shape(a))
+            grad_a = unbroadcast(xp.where((a == 0) & (b == 0), 0.0, grad * b * a ** (b - 1)), _shape(a))
         if need_b:
-            # aᵇ·ln(a) is 0 where aᵇ is 0 (a = 0, b > 0): the limit, not 0·(-inf) = nan
-            log_a = xp.log(xp.where(a > 0, a, 1))
-            grad_b = unbroadcast(grad * out * log_a, _shape(b))
+            slope = xp.where((a == 0) & (b >= 0), 0.0, out * xp.log(a))
+            grad_b = unbroadcast(grad * slope, _shape(b))
         return grad_a, grad_b
 
 
