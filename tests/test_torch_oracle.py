@@ -216,6 +216,21 @@ def test_cross_entropy_at_its_edges_matches_torch(torch, device, path, reduction
         np.testing.assert_allclose(grad, torch_grad, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "a_shape, b_shape", [((3,), (3, 4)), ((2, 3), (3,)), ((3,), (3,)), ((2, 2, 3), (3,)), ((3,), (2, 3, 4))]
+)
+@pytest.mark.parametrize("needs", ["a", "b"])
+def test_matmul_with_a_vector_where_only_one_operand_needs_grad_matches_torch(torch, device, a_shape, b_shape, needs):
+    results = []
+    for m, dev in ((tg, device), (torch, "cpu")):
+        a = m.tensor(randn(5, a_shape), dtype=m.float64, device=dev, requires_grad=needs == "a")
+        b = m.tensor(randn(6, b_shape), dtype=m.float64, device=dev, requires_grad=needs == "b")
+        out = a @ b
+        (out * m.tensor(randn(7, tuple(out.shape)), dtype=m.float64, device=dev)).sum().backward()
+        results.append((a if needs == "a" else b).grad.cpu().numpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12, atol=1e-12)
+
+
 # -- optimizers ----------------------------------------------------------------------------------------------
 
 
