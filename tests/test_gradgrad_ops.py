@@ -30,7 +30,9 @@ from op_registry import (
     make_leaves,
     outputs_of,
     parametrize,
+    to_numpy,
     torch_library,
+    upstream_gradients,
 )
 from strategies import examples
 
@@ -63,6 +65,26 @@ def test_second_derivative_matches_finite_differences(device, entry, data):
         assert gradgradcheck(fn, leaves, _exact_upstream(outputs, 0), eps=entry.eps)
     else:
         assert gradgradcheck(fn, leaves, eps=entry.eps, fast_mode=elements > FULL_CHECK_ELEMENTS)
+
+
+@parametrize(DIFFERENTIABLE, "gradgradcheck")
+@examples(5)
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_first_derivative_is_the_same_when_its_graph_is_recorded(device, entry, data, seed):
+    """Under create_graph the backward runs again on Tensors (``autograd/differentiable.py``, or the op's
+    composite): its values must be the ordinary backward's. gradgradcheck cannot see a difference here, since it
+    differentiates the recorded backward against itself."""
+    sample = data.draw(entry.samples, label="sample")
+    leaves = make_leaves(TG, sample, device)
+    outputs = outputs_of(make_function(entry, TG, sample, device)(*leaves))
+    pairs = upstream_gradients(TG, outputs, seed, device)
+    outs, seeds = [o for o, _ in pairs], [u for _, u in pairs]
+    plain = TG.autograd.grad(outs, leaves, seeds, retain_graph=True, allow_unused=True)
+    recorded = TG.autograd.grad(outs, leaves, seeds, create_graph=True, allow_unused=True)
+    for i, (a, b) in enumerate(zip(plain, recorded)):
+        assert (a is None) == (b is None), f"input {i}"
+        if a is not None:
+            np.testing.assert_allclose(to_numpy(b), to_numpy(a), rtol=1e-10, atol=1e-12, err_msg=f"input {i}")
 
 
 @pytest.mark.torch

@@ -42,14 +42,6 @@ def log(a):
     return graph.apply(elementwise.Log, a)
 
 
-def sqrt(a):
-    return graph.apply(elementwise.Sqrt, a)
-
-
-def tanh(a):
-    return graph.apply(elementwise.Tanh, a)
-
-
 def sin(a):
     return graph.apply(elementwise.Sin, a)
 
