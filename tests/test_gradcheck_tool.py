@@ -183,3 +183,37 @@ def test_gradgradcheck_of_an_output_that_does_not_depend_on_the_inputs_passes(de
 def test_gradgradcheck_says_which_checks_it_does_not_implement(device, option):
     with pytest.raises(NotImplementedError, match="forward-mode, batched and masked checks are not implemented"):
         gradgradcheck(lambda t: t * t, (_x(device, (3,)),), **{option: True})
+
+
+def test_gradgradcheck_takes_a_bare_tensor_and_checks_every_output_of_a_tuple(device):
+    x = _x(device, (3,))
+    assert gradgradcheck(lambda x: x**3, x) is True  # one Tensor, not a tuple of them
+    assert gradgradcheck(lambda x, k: x**k, (x, 3)) is True  # a Python value among the inputs
+    assert gradgradcheck(lambda x: (x * 2, x**3), (x,)) is True
+    with pytest.raises(GradcheckError, match="the second derivative of <lambda> "):
+        gradgradcheck(lambda x: (x * 2, SquareDetachedX.apply(x)), (x,))  # the wrong one is the second output
+
+
+def test_gradgradcheck_of_an_input_the_function_ignores_passes(device):
+    """Its first derivative is None, taken as zeros, whose derivative is zero: right."""
+    x, unused = _x(device, (3,)), _x(device, (2,))
+    assert gradgradcheck(lambda x, unused: x**3, (x, unused)) is True
+
+
+def test_gradgradcheck_names_itself_when_grad_outputs_have_the_wrong_shape(device):
+    x = _x(device, (3,))
+    with pytest.raises(RuntimeError) as caught:
+        gradgradcheck(lambda x: x**3, (x,), grad_outputs=(torch.ones(2, dtype=torch.float64, device=device),))
+    assert str(caught.value) == "gradgradcheck: gradient has shape (2,) but the output has shape (3,)"
+
+
+def test_gradgradcheck_lists_each_op_once_nearest_the_output_first(device):
+    x = _x(device, (3,))
+    message = _gradgrad_message(lambda x: (SquareDetachedX.apply(x * 2) * 3).exp() * 2, x)
+    assert "(ops: Mul, Exp, SquareDetachedX) is wrong." in message
+
+    def shared(x):  # exp(x) is reached twice, and the walk goes on past the second visit to tanh
+        a = x.exp()
+        return x.tanh() + SquareDetachedX.apply(a.sin() + a)
+
+    assert "(ops: Add, SquareDetachedX, Exp, Sin, Tanh) is wrong." in _gradgrad_message(shared, x)
