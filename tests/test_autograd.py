@@ -276,6 +276,111 @@ def test_user_function_returning_wrong_number_of_gradients_errors():
         Bad.apply(a, torch.ones(2)).sum().backward()
 
 
+class ScaleAndShift(Function):
+    """out = a * scale + shift, both keywords; saves None beside a, as forward may when a value is not needed."""
+
+    @staticmethod
+    def forward(ctx, a, *, scale, shift=0.0):
+        ctx.save_for_backward(a, None)
+        ctx.scale = scale
+        return a * scale + shift
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, nothing = ctx.saved_tensors
+        assert nothing is None and a.shape == grad.shape
+        return grad * ctx.scale
+
+
+class HalfAndSquare(Function):
+    """(a / 2, a²): two outputs; backward records the dtypes of the gradients it is given."""
+
+    seen_dtypes: list = []
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a / 2, a * a
+
+    @staticmethod
+    def backward(ctx, grad_half, grad_square):
+        HalfAndSquare.seen_dtypes.append((grad_half.dtype, grad_square.dtype))
+        (a,) = ctx.saved_tensors
+        return grad_half / 2 + grad_square * 2 * a
+
+
+class Total(Function):
+    """A 0-d output: sum(a)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.shape = a.shape
+        return a.sum()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * torch.ones(ctx.shape, dtype=grad.dtype)
+
+
+def test_user_function_takes_keywords_saves_none_and_returns_a_zero_dim_tensor():
+    a = torch.tensor([1.0, 2.0], requires_grad=True)
+    out = ScaleAndShift.apply(a, scale=3.0, shift=1.0)
+    assert out.tolist() == [4.0, 7.0]
+    out.sum().backward()
+    assert a.grad.tolist() == [3.0, 3.0]
+    total = Total.apply(a)
+    assert total.shape == () and total.item() == 3.0
+    total.backward()
+    assert a.grad.tolist() == [4.0, 4.0]
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_an_output_without_a_gradient_gets_zeros_of_its_own_dtype(create_graph):
+    """As PyTorch materialises it: zeros of the output's shape and dtype (float32 here, not NumPy's float64)."""
+    HalfAndSquare.seen_dtypes.clear()
+    a = torch.tensor([1.0, 3.0], requires_grad=True)
+    half, _ = HalfAndSquare.apply(a)
+    (g,) = torch.autograd.grad(half.sum(), a, create_graph=create_graph)
+    assert g.tolist() == [0.5, 0.5] and g.dtype == torch.float32
+    assert HalfAndSquare.seen_dtypes == [(torch.float32, torch.float32)]
+
+
+def test_backward_with_create_graph_keeps_the_graph_for_another_pass():
+    """retain_graph defaults to create_graph, as in PyTorch."""
+    for backward in (lambda y, **kw: y.backward(**kw), lambda y, **kw: torch.autograd.backward(y, **kw)):
+        x = torch.tensor([1.0, 2.0], requires_grad=True)
+        y = (x**3).sum()
+        backward(y, create_graph=True)
+        backward(y)  # the graph is still there
+        assert x.grad.tolist() == [6.0, 24.0]
+
+
+def test_grad_with_create_graph_gives_each_input_its_own_dtype():
+    """x is float32, the path to the output float64: the gradient comes back as float32, graph kept."""
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    w = torch.tensor([3.0, 4.0], dtype=torch.float64, requires_grad=True)
+    (gx,) = torch.autograd.grad((x * w * x).sum(), x, create_graph=True)
+    assert gx.dtype == torch.float32 and gx.requires_grad and gx.tolist() == [6.0, 16.0]
+
+
+def test_a_value_error_in_an_op_names_the_op_and_describes_its_inputs():
+    with pytest.raises(RuntimeError) as caught:
+        torch.ones(2, 3) + torch.ones(4)
+    message = str(caught.value)
+    assert message.startswith("Add: ") and message.endswith(
+        " (inputs: float32 tensor of shape (2, 3), float32 tensor of shape (4,))"
+    )
+
+    class Refuses(Function):
+        @staticmethod
+        def forward(ctx, a, k):
+            raise ValueError(f"k must be at most 1, got {k}")
+
+    with pytest.raises(RuntimeError) as caught:
+        Refuses.apply(torch.ones(2, dtype=torch.float64), 5.5)
+    assert str(caught.value) == "Refuses: k must be at most 1, got 5.5 (inputs: float64 tensor of shape (2,), 5.5)"
+
+
 def test_autograd_grad_returns_gradients_without_touching_grad():
     x = torch.tensor([1.0, 2.0], requires_grad=True)
     w = torch.tensor([3.0, 4.0], requires_grad=True)
