@@ -214,6 +214,12 @@ def test_cross_entropy_at_its_edges_matches_torch(torch, device, path, reduction
         (loss, grad), (torch_loss, torch_grad) = results
         np.testing.assert_allclose(loss, torch_loss, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(grad, torch_grad, rtol=1e-5, atol=1e-6)
+        # and its composition from primitive ops (what create_graph differentiates) gives the same loss
+        from tinygrad_edu.ops.nn_ops import CrossEntropy
+
+        x = tg.tensor(logits, dtype=tg.float32, device=device)
+        composed = CrossEntropy.composite(x, tg.tensor(target, device=device), reduction=reduction)
+        np.testing.assert_allclose(composed.cpu().numpy(), torch_loss, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(
