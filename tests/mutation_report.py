@@ -1,4 +1,5 @@
-"""Print mutmut's results as the markdown tables of tests/README.md: per module, and the survivors per function.
+"""Print mutmut's results as the markdown of tests/README.md: per module, the score, and every survivor, grouped
+by why it is equivalent (``tests/mutation_equivalents.py``) or listed as unexplained.
 
 Run from the project root after ``mutmut run`` (tests/README.md, "Mutation score"):
 
@@ -13,6 +14,8 @@ import collections
 import re
 import subprocess
 import sys
+
+from mutation_equivalents import EQUIVALENT
 
 STATUSES = ("killed", "timeout", "survived", "no tests", "suspicious", "segfault", "not checked")
 
@@ -49,12 +52,37 @@ def main() -> int:
         print(f"| `{module}` | " + " | ".join(str(counts[s]) for s in STATUSES) + f" | {_score(counts)} |")
     print("| all | " + " | ".join(str(total[s]) for s in STATUSES) + f" | {_score(total)} |")
     print()
-    survivors = collections.Counter(function_of(n) for n, s in pairs if s == "survived")
-    print("| function | survivors |")
-    print("|---|---|")
-    for function, count in survivors.most_common():
-        print(f"| `{function}` | {count} |")
+    left = [n for n, s in pairs if s in ("survived", "no tests", "suspicious", "segfault")]
+    reasons = {f"tinygrad_edu.{name}": group for group, (_, names) in EQUIVALENT.items() for name in names}
+    equivalent = [n for n in left if n in reasons]
+    run = sum(total[s] for s in STATUSES if s != "not checked")
+    caught = total["killed"] + total["timeout"]
+    print(f"- **Raw score:** caught {caught:,} of {run:,} = **{100 * caught / run:.1f}%**.")
+    print(
+        f"- **Of the mutants that are not equivalent:** {caught:,} of {run - len(equivalent):,} = "
+        f"**{100 * caught / (run - len(equivalent)):.1f}%** ({len(equivalent)} survivors are equivalent, listed below)."
+    )
+    print()
+    for group, (why, _) in EQUIVALENT.items():
+        members = [n for n in equivalent if reasons[n] == group]
+        if members:
+            print(f"**{group}** ({len(members)}): {why}\n")
+            for name in members:
+                print(f"- `{name.removeprefix('tinygrad_edu.')}`: {_change(name)}")
+            print()
+    unexplained = [n for n in left if n not in reasons]
+    print(f"**Not yet explained** ({len(unexplained)}): each needs a test that kills it, or a reason above\n")
+    for name in unexplained:
+        print(f"- `{name.removeprefix('tinygrad_edu.')}` ({dict(pairs)[name]}): {_change(name)}")
     return 0
+
+
+def _change(name: str) -> str:
+    """The mutated line as ``before → after`` (mutmut show's diff, trimmed)."""
+    diff = subprocess.run(["mutmut", "show", name], capture_output=True, text=True).stdout.splitlines()
+    before = next((line[1:].strip() for line in diff if line.startswith("-") and not line.startswith("---")), "")
+    after = next((line[1:].strip() for line in diff if line.startswith("+") and not line.startswith("+++")), "")
+    return f"`{before[:110]}` → `{after[:110]}`"
 
 
 def _score(counts) -> str:

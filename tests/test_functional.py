@@ -139,8 +139,13 @@ def test_unused_inputs_get_zeros_of_their_shape():
     jx, jy = AF.jacobian(lambda x, y: x * 2, (x, y))
     assert tuple(jy.shape) == (3, 2, 2) and not jy.numpy().any()
     np.testing.assert_allclose(jx.numpy(), 2 * np.eye(3), rtol=RTOL)
+
+
+def test_strict_is_off_unless_asked_for_in_every_function():
+    """A function of x alone, differentiated in (x, y): zeros for y, not an error."""
+    x, y = f64(randn(15, 3)), f64(randn(16, 2, 2))
     ones = (f64(np.ones(3)), f64(np.ones((2, 2))))
-    (_, (_, vhy)) = AF.vhp(lambda x, y: (x * x).sum(), (x, y), ones)  # strict is off unless asked for, in each
+    (_, (_, vhy)) = AF.vhp(lambda x, y: (x * x).sum(), (x, y), ones)
     assert tuple(vhy.shape) == (2, 2) and not vhy.numpy().any()
     (_, jv) = AF.jvp(lambda x, y: (x * x).sum(), (x, y), ones)
     np.testing.assert_allclose(jv.numpy(), 2 * x.numpy().sum(), rtol=RTOL)

@@ -217,3 +217,11 @@ def test_gradgradcheck_lists_each_op_once_nearest_the_output_first(device):
         return x.tanh() + SquareDetachedX.apply(a.sin() + a)
 
     assert "(ops: Add, SquareDetachedX, Exp, Sin, Tanh) is wrong." in _gradgrad_message(shared, x)
+
+
+def test_gradgradcheck_passes_its_tolerances_and_mode_to_the_check_it_runs(device):
+    """A wrong second derivative passes with tolerances wide enough, and its failure in fast mode says so."""
+    x = _x(device, (3,))
+    assert gradgradcheck(SquareDetachedX.apply, (x,), atol=1e3) is True
+    assert gradgradcheck(SquareDetachedX.apply, (x,), atol=0.0, rtol=1e3) is True
+    assert "fast mode" in _gradgrad_message(SquareDetachedX.apply, x, fast_mode=True)

@@ -150,3 +150,13 @@ def test_op_observers_see_every_forward_and_backward_and_are_removed():
         (x * 2).sum().backward()
     assert forward == ["Mul", "Sum"] and backward == [("Sum", 1, 1), ("Mul", 1, 2)]
     assert graph.forward_observers == [] and graph.backward_observers == []
+
+
+def test_a_hook_may_return_an_array_which_becomes_the_gradient():
+    """A hook's result replaces the gradient; a NumPy array is taken as a Tensor of it (on the tensor's device)."""
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    h.register_hook(lambda g: g.numpy() * 3)
+    h.register_hook(lambda g: g + 1)  # and the next hook sees it as a Tensor
+    h.sum().backward()
+    assert x.grad.tolist() == [8.0, 8.0]

@@ -105,7 +105,6 @@ class LogSoftmax(Op):
         shifted = x - x.max(axis=dim, keepdims=True)
         out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(out)
-        ctx.dim = dim
         return out
 
     @staticmethod
