@@ -34,10 +34,6 @@ def module_of(name: str) -> str:
     return re.sub(r"\.x[_ǁ].*", "", name)
 
 
-def function_of(name: str) -> str:
-    return re.sub(r"__mutmut_\d+$", "", name).replace("ǁ", ".").replace(".x_", ".").replace(".x.", ".")
-
-
 def main() -> int:
     pairs = results()
     by_module = collections.defaultdict(collections.Counter)

@@ -1,0 +1,195 @@
+"""The surviving mutants of the mutation run that are equivalent: each group says why no test can tell the mutant
+from the engine (the values, shapes, dtypes, devices and errors the user sees are the same; only time or memory
+may differ). ``tests/mutation_report.py`` lists every survivor under its group, and the rest as unexplained.
+
+Names are mutmut's, without the ``tinygrad_edu.`` prefix; a mutant's number changes when its function does, so
+a group that names a mutant that no longer survives is simply not printed for it.
+"""
+
+from __future__ import annotations
+
+
+def _names(prefix: str, *numbers: int) -> list[str]:
+    return [f"{prefix}__mutmut_{n}" for n in numbers]
+
+
+EQUIVALENT: dict[str, tuple[str, list[str]]] = {
+    "Unused defaults": (
+        "a keyword default that no caller uses: every call passes it explicitly (`keepdim=`, `largest=`, "
+        "`approximate=`, `k=` of the recorded tril/triu, `ignore_index=` and `reduction=` of the fused loss)",
+        [
+            *_names("ops.reduce.xǁMeanǁforward", 1),
+            *_names("ops.reduce.xǁMaxAlongǁforward", 1, 2),
+            *_names("ops.reduce.xǁMaxAllǁforward", 1),
+            *_names("ops.reduce.xǁAmaxAlongǁforward", 1, 2),
+            *_names("ops.elementwise.xǁGeluǁforward", 1, 2),
+            *_names("ops.elementwise.xǁGeluǁcomposite", 1, 2),
+            *_names("ops.nn_ops.xǁCrossEntropyǁforward", 1, 2),
+            *_names("ops.nn_ops.xǁCrossEntropyǁcomposite", 1, 2),
+            *_names("autograd.differentiable.x_tril", 1),
+            *_names("autograd.differentiable.x_triu", 1),
+        ],
+    ),
+    "Accepted and ignored": (
+        "gradgradcheck accepts PyTorch's options that it does not implement and ignores them "
+        "(`gen_non_contig_grad_outputs`, `nondet_tol`, `check_undefined_grad`, `check_grad_dtypes`); "
+        "a different default is ignored the same way",
+        _names("autograd.gradcheck.x_gradgradcheck", 4, 6, 7, 8),
+    ),
+    "Unneeded work": (
+        "a gradient nobody asked for is computed anyway (`need_x or True`), a value saved that backward will not "
+        "read, a graph recorded where none is needed, or the backward walk goes further than the targets; the "
+        "engine drops what is not needed, so only time and memory are lost",
+        [
+            *_names("ops.elementwise.xǁAddǁbackward", 3, 10),
+            *_names("ops.elementwise.xǁSubǁbackward", 3, 10),
+            *_names("ops.elementwise.xǁDivǁforward", 6),
+            *_names("ops.elementwise.xǁDivǁbackward", 6),
+            *_names("ops.elementwise.xǁMulǁforward", 7, 9),
+            *_names("ops.elementwise.xǁMaximumǁbackward", 8, 30),
+            *_names("ops.nn_ops.xǁLinearǁforward", 24, 26),
+            *_names("ops.nn_ops.xǁLinearǁbackward", 20, 30),
+            *_names("ops.nn_ops.xǁLayerNormǁbackward", 17, 19, 21, 29, 34),
+            *_names("ops.movement.xǁWhereǁbackward", 4, 18),
+            *_names("ops.nn_ops.xǁCrossEntropyǁforward", 89),
+            *_names("autograd.function.xǁFunctionǁ_run_backward", 11, 14),
+            *_names("autograd.function.xǁFunctionǁbackward_on_tensors", 20, 31),
+            *_names("autograd.higher_order.x__composite_backward", 3, 9, 40, 46, 49),
+            *_names("autograd.engine.x_grad", 9, 15),
+            *_names("autograd.engine.x__ops_leading_to", 5, 14),
+            *_names("autograd.gradcheck.x__op_names", 5, 8, 9),
+            *_names("autograd.differentiable.x_broadcast_to", 1),
+        ],
+    ),
+    "Memory only": (
+        "`astype(copy=...)`, `exp(out=...)` and the like decide whether a buffer is reused or copied, not the values",
+        [
+            *_names("ops.elementwise.xǁSigmoidǁforward", 8, 10, 26),
+            *_names("ops.elementwise.xǁClampǁforward", 4, 6, 13),
+            *_names("ops.elementwise.x__normal_cdf_block", 35, 37),
+            *_names("ops.nn_ops.xǁSoftmaxǁforward", 56, 58),
+            *_names("autograd.x_grad", 75, 77, 78),
+            *_names("autograd.functional.x__grad", 47, 49, 50),
+        ],
+    ),
+    "Branches that agree at the boundary": (
+        "the two branches give the same value at the boundary: σ(0) = 1/(1+1) = e⁰/(1+e⁰), Φ's left tail at 0 is "
+        "½ = 1 - ½, and `>=` against `>` in gradcheck's fast comparison differs only at exact equality",
+        [
+            *_names("ops.elementwise.xǁSigmoidǁforward", 17),
+            *_names("ops.elementwise.x__normal_cdf_block", 49),
+            *_names("autograd.gradcheck.x__check_fast", 31),
+        ],
+    ),
+    "The same dtype either way": (
+        "`kernels.applies` checks that its arrays share one float dtype, and the arrays of these calls always do; "
+        "a count cast to float64 instead of the input's dtype, or a mask made of floats instead of booleans, gives "
+        "the same result, since the engine casts every gradient to its input's dtype; the engine's casts keep a "
+        "gradient in its input's dtype, so `grad`'s own cast under create_graph never runs",
+        [
+            *_names("ops.elementwise.xǁGeluǁbackward", 38, 39, 40),
+            *_names("ops.nn_ops.xǁSoftmaxǁbackward", 12, 13),
+            *_names("ops.nn_ops.xǁSoftmaxǁforward", 40, 42),
+            *_names("ops.nn_ops.xǁLayerNormǁforward", 14),
+            *_names("ops.nn_ops.xǁCrossEntropyǁbackward", 8, 9, 17, 56),
+            *_names("ops.nn_ops.xǁCrossEntropyǁcomposite", 30),
+            *_names("ops.reduce.xǁMaxAllǁforward", 11),
+            *_names("ops.reduce.xǁAmaxAlongǁforward", 22),
+            *_names("autograd.x_grad", 65, 66, 67, 68),
+        ],
+    ),
+    "Another path to the same values": (
+        "the choice between two implementations of the same function (batched matmul as one 2-D product or not, "
+        "the float32 Φ in cache-sized blocks or in one pass, scatter with or without accumulation where every "
+        "position is unique): every element gets the same value",
+        [
+            *_names("ops.reduce.xǁMatMulǁforward", 14, 21, 22),
+            *_names("ops.reduce.xǁMatMulǁbackward", 22, 23),
+            *_names("ops.reduce.xǁMaxAlongǁbackward", 7, 13),
+            *_names("ops.elementwise.x_normal_cdf_float32", 1, 2, 3, 4, 5),
+        ],
+    ),
+    "NumPy's lenient spellings": (
+        "NumPy accepts the mutated spelling with the same meaning: `reshape(-2)` is `reshape(-1)` (any negative "
+        "size is the unknown one), `reshape(None)` keeps the shape, `kind='STABLE'` is `'stable'`, a float "
+        "`ones(1)` concatenated with booleans gives the same `flatnonzero`, `reduceat`'s axis is 0 by default, "
+        "`'XXiuXX'` contains `'i'` and `'u'`, a flag of None is as false as False",
+        [
+            *_names("ops.elementwise.x_normal_cdf_float32", 7, 9),
+            *_names("ops.reduce.xǁMatMulǁforward", 33),
+            *_names("ops.reduce.xǁMatMulǁbackward", 32, 40),
+            *_names("ops.nn_ops.xǁLinearǁforward", 11),
+            *_names("ops.nn_ops.xǁLinearǁbackward", 9, 26),
+            *_names("ops.nn_ops.xǁLayerNormǁforward", 36),
+            *_names("ops.nn_ops.xǁLayerNormǁbackward", 36),
+            *_names("ops.movement.x__add_rows_sorted", 7, 16, 22, 24, 37, 43),
+            *_names("ops.movement.x__has_integer_array", 14),
+            *_names("autograd.differentiable.x_tril", 4),
+        ],
+    ),
+    "Markers that match nothing either way": (
+        "the fused cross-entropy kernels take an ignore marker, and the op passes them targets whose ignored rows "
+        "were already replaced by 0 (and zeroed after): -1, -2 and None all match no row",
+        [
+            *_names("ops.nn_ops.xǁCrossEntropyǁforward", 39, 44),
+            *_names("ops.nn_ops.xǁCrossEntropyǁbackward", 34, 41),
+        ],
+    ),
+    "Values that cannot differ": (
+        "dropout with p = 1 keeps nothing, so x·0·scale is 0 whatever the scale; a mean over no rows is nan, and "
+        "`float32(None)` is nan too; the error message reads the first bad index of one or of two; a shape "
+        "default is read only for an operand that needs no gradient (a Python number); an inverse permutation "
+        "overwrites every entry of its initial list",
+        [
+            *_names("ops.nn_ops.xǁDropoutǁforward", 14),
+            *_names("ops.nn_ops.xǁCrossEntropyǁforward", 122),
+            *_names("ops.movement.x_check_range", 7),
+            *_names("ops.movement.xǁWhereǁforward", 5, 13),
+            *_names("ops.elementwise.x__shape", 3, 6),
+            *_names("ops.movement.xǁPermuteǁbackward", 3),
+        ],
+    ),
+    "Summation order": (
+        "an unstable sort changes only the order of additions inside one row's sum (rounding); the embedding "
+        "backward's reference is checked to rounding",
+        _names("ops.movement.x__add_rows_sorted", 12, 14),
+    ),
+    "Random draws": (
+        "another seed for gradgradcheck's random grad_outputs, or one shared direction for all elements in "
+        "gradcheck's fast mode: a different random probe of the same derivatives",
+        [*_names("autograd.gradcheck.x_gradgradcheck", 35), *_names("autograd.gradcheck.x__check_fast", 2)],
+    ),
+    "Copies thrown away": (
+        "gradcheck perturbs float64 copies of the inputs; restoring a copy to None (nan) after the last evaluation "
+        "changes nothing anyone reads; a None first derivative is skipped by the check as zeros are",
+        [*_names("autograd.gradcheck.x__check_fast", 19), *_names("autograd.gradcheck.x_gradgradcheck", 105)],
+    ),
+    "The inner check's own defaults": (
+        "gradgradcheck's inner gradcheck is given `raise_exception=True`, its default; without `fast_mode=`, "
+        "slow mode gives the same verdict",
+        _names("autograd.gradcheck.x_gradgradcheck", 119, 126, 127),
+    ),
+    "Import time": (
+        "`use_tensor_type` runs once, when tinygrad_edu is imported, before mutmut switches a mutant on in its "
+        "forked child: no test can run it mutated",
+        _names("autograd.graph.x_use_tensor_type", 1, 2),
+    ),
+    "Only ToDevice moves data": (
+        "`output_device` is set by ToDevice alone, which saves no output, so the recreated handle of a collected "
+        "output always takes the op's device",
+        _names("autograd.graph.x_output_tensor", 9, 15, 16),
+    ),
+    "Detached or not, under no_grad": (
+        "a Function's forward runs under no_grad, so its inputs record nothing whether detached or not; a vector "
+        "v stays out of the graph without create_graph whether it is detached or viewed",
+        [
+            *_names("autograd.function.xǁFunctionǁ_run_forward", 3),
+            *_names("autograd.functional.x__constant_unless_graph", 3, 5),
+        ],
+    ),
+    "Single-output composites": (
+        "every composite returns one Tensor, and every output of a composite receives a gradient, so wrapping the "
+        "output in a tuple again or keeping a None gradient never happens",
+        _names("autograd.higher_order.x__composite_backward", 19, 26),
+    ),
+}
