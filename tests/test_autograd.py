@@ -355,6 +355,28 @@ def test_backward_with_create_graph_keeps_the_graph_for_another_pass():
         assert x.grad.tolist() == [6.0, 24.0]
 
 
+def test_a_non_leaf_named_in_inputs_keeps_its_grad_from_then_on_as_in_pytorch():
+    torch_oracle = pytest.importorskip("torch", reason="PyTorch is not installed: oracle comparison skipped")
+    results = []
+    for m in (torch, torch_oracle):
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        y = x * 2
+        (y * y).sum().backward(inputs=[y], retain_graph=True)
+        first = y.grad.tolist()
+        (y * y).sum().backward()  # a plain backward now accumulates into y.grad as well
+        results.append((first, y.grad.tolist(), x.grad.tolist()))
+    assert results[0] == results[1] == ([4.0, 8.0], [8.0, 16.0], [8.0, 16.0])
+
+
+def test_backward_with_create_graph_accumulates_recorded_gradients():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    (x**2).sum().backward(create_graph=True)
+    (x**3).sum().backward(create_graph=True)
+    assert x.grad.tolist() == [5.0, 16.0] and x.grad.requires_grad  # 2x + 3x², still differentiable
+    (g,) = torch.autograd.grad(x.grad.sum(), x)
+    assert g.tolist() == [8.0, 14.0]  # 2 + 6x
+
+
 def test_grad_with_create_graph_gives_each_input_its_own_dtype():
     """x is float32, the path to the output float64: the gradient comes back as float32, graph kept."""
     x = torch.tensor([1.0, 2.0], requires_grad=True)

@@ -225,3 +225,26 @@ def test_gradgradcheck_passes_its_tolerances_and_mode_to_the_check_it_runs(devic
     assert gradgradcheck(SquareDetachedX.apply, (x,), atol=1e3) is True
     assert gradgradcheck(SquareDetachedX.apply, (x,), atol=0.0, rtol=1e3) is True
     assert "fast mode" in _gradgrad_message(SquareDetachedX.apply, x, fast_mode=True)
+
+
+def test_gradcheck_takes_a_bare_tensor_an_integer_input_and_an_empty_one(device):
+    x = _x(device, (3,))
+    assert gradcheck(lambda x: x.exp(), x) is True  # one Tensor, not a tuple of them
+    index = torch.tensor([2, 0, 2], device=device)  # an integer input stays integer (it is not perturbed)
+    assert gradcheck(lambda x, index: x[index] * 2, (x, index)) is True
+    empty = torch.zeros(0, 3, dtype=torch.float64, device=device, requires_grad=True)
+    assert gradcheck(lambda x: x.exp(), (empty,)) is True
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided", "offset", "broadcast"])
+def test_the_float64_copy_lies_inside_its_own_buffer(layout):
+    """The strided copy is a view of a buffer sized for its strides: no element may lie past the buffer's end."""
+    from tinygrad_edu.autograd.gradcheck import _same_layout
+
+    x = leaf(np.linspace(0.5, 2.0, 12).reshape(3, 4).astype(np.float32), "cpu", layout)
+    copy = _same_layout(x._data, np.float64)
+    low, high = np.lib.array_utils.byte_bounds(copy)
+    base = copy if copy.base is None else copy.base
+    base_low, base_high = np.lib.array_utils.byte_bounds(base)
+    assert base_low <= low and high <= base_high
+    np.testing.assert_array_equal(copy, x._data.astype(np.float64))

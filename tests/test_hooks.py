@@ -160,3 +160,14 @@ def test_a_hook_may_return_an_array_which_becomes_the_gradient():
     h.register_hook(lambda g: g + 1)  # and the next hook sees it as a Tensor
     h.sum().backward()
     assert x.grad.tolist() == [8.0, 8.0]
+
+
+@pytest.mark.parametrize(
+    "hook, what", [(lambda g: g.double(), "type"), (lambda g: g[:1], "size")], ids=["dtype", "shape"]
+)
+def test_a_hook_that_changes_the_gradients_dtype_or_shape_is_refused_as_in_pytorch(torch, hook, what):
+    for m in (tg, torch):
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        x.register_hook(hook)
+        with pytest.raises(RuntimeError, match=f"hook '<lambda>' has changed the {what} of value"):
+            (x * 3).sum().backward()

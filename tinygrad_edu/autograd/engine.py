@@ -201,8 +201,21 @@ def _run_hooks(tensor, grad, create_graph):
     for hook in list(tensor._hooks.values()):
         result = hook(as_tensor)
         if result is not None:
-            as_tensor = result if isinstance(result, graph.tensor_type()) else graph.new_tensor(result, tensor.device)
+            result = result if isinstance(result, graph.tensor_type()) else graph.new_tensor(result, tensor.device)
+            _check_hook_result(hook, as_tensor, result)
+            as_tensor = result
     return as_tensor if create_graph else as_tensor._data
+
+
+def _check_hook_result(hook, grad, result) -> None:
+    """A hook may replace a gradient, not change what it is a gradient of: same shape and dtype (as PyTorch)."""
+    name = getattr(hook, "__name__", type(hook).__name__)
+    if tuple(result.shape) != tuple(grad.shape):
+        raise RuntimeError(
+            f"hook {name!r} has changed the size of value (was {tuple(grad.shape)}, got {tuple(result.shape)})"
+        )
+    if result.dtype != grad.dtype:
+        raise RuntimeError(f"hook {name!r} has changed the type of value (was {grad.dtype}, got {result.dtype})")
 
 
 def _store_grad(tensor, grad, create_graph) -> None:
