@@ -363,6 +363,15 @@ def test_second_derivative_through_outputs_that_were_garbage_collected(device, k
     np.testing.assert_allclose(second.to("cpu").numpy(), closed_forms[kept][1], rtol=RTOL)
 
 
+def test_second_derivative_through_a_product_with_a_constant():
+    """Mul saves None for the operand no gradient needs; the recorded backward must take it as it is."""
+    x, c = f64(X, requires_grad=True), f64(X + 2)
+    (g,) = tg.autograd.grad((x * c * x).sum(), x, create_graph=True)
+    (h,) = tg.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(g.detach().numpy(), 2 * (X + 2) * X, rtol=RTOL)
+    np.testing.assert_allclose(h.numpy(), 2 * (X + 2), rtol=RTOL)
+
+
 def test_user_function_with_a_differentiable_backward_is_twice_differentiable():
     x = f64(X, requires_grad=True)
     sin = sin_function(tg)
