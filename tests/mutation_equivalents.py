@@ -76,6 +76,7 @@ EQUIVALENT: dict[str, tuple[str, list[str]]] = {
             *_names("autograd.gradcheck.x_gradcheck", 26, 28, 30),
             *_names("autograd.gradcheck.x__same_layout", 67, 70),
             *_names("autograd.gradcheck.x__analytic_vjp", 25, 26),
+            *_names("autograd.engine.x__store_grad", 21),
         ],
     ),
     "Branches that agree at the boundary": (
@@ -156,7 +157,8 @@ EQUIVALENT: dict[str, tuple[str, list[str]]] = {
         "dropout with p = 1 keeps nothing, so x·0·scale is 0 whatever the scale; a mean over no rows is nan, and "
         "`float32(None)` is nan too; the error message reads the first bad index of one or of two; a shape "
         "default is read only for an operand that needs no gradient (a Python number); an inverse permutation "
-        "overwrites every entry of its initial list; a positive stride that is a multiple of a float's size is at "
+        "overwrites every entry of its initial list; an array a hook returns is a NumPy array, on the CPU, the "
+        "device new_tensor takes when none is named; a positive stride that is a multiple of a float's size is at "
         "least 2",
         [
             *_names("ops.nn_ops.xǁDropoutǁforward", 14),
@@ -164,6 +166,7 @@ EQUIVALENT: dict[str, tuple[str, list[str]]] = {
             *_names("ops.movement.x_check_range", 7),
             *_names("ops.movement.xǁWhereǁforward", 5, 13),
             *_names("ops.elementwise.x__shape", 3, 6),
+            *_names("autograd.engine.x__run_hooks", 16),
             *_names("ops.movement.xǁPermuteǁbackward", 3),
             *_names("autograd.gradcheck.x__same_layout", 33),
         ],
@@ -182,11 +185,14 @@ EQUIVALENT: dict[str, tuple[str, list[str]]] = {
         "the engine refuses a gradient of the wrong shape before gradcheck compares it (`_check_grad_shape`), so "
         "gradcheck's own shape check never fails; a function without ops has a zero second derivative, so "
         "gradgradcheck never names 'none' in a failure; saved tensors hold arrays, NumPy scalars and None, and None "
-        "has no dtype, so the conditions before `.dtype` are never both false",
+        "has no dtype, so the conditions before `.dtype` are never both false; every op's backward returns its input's "
+        "dtype (`tests/test_fast_paths.py` checks float32 stays float32) and a hook may not change it, so the "
+        "engine's last cast before `.grad` never runs",
         [
             *_names("autograd.gradcheck.x_gradcheck", 59, 60, 61, 62, 63),
             *_names("autograd.gradcheck.x_gradgradcheck", 148, 149),
             *_names("autograd.graph.x_saved_as_tensors", 21, 22),
+            *_names("autograd.engine.x__store_grad", 1, 2, 3, 9, 10, 11),
         ],
     ),
     "Attributes that exist": (

@@ -171,3 +171,14 @@ def test_a_hook_that_changes_the_gradients_dtype_or_shape_is_refused_as_in_pytor
         x.register_hook(hook)
         with pytest.raises(RuntimeError, match=f"hook '<lambda>' has changed the {what} of value"):
             (x * 3).sum().backward()
+
+
+def test_a_refused_hook_without_a_name_is_named_by_its_type():
+    class Doubling:
+        def __call__(self, grad):
+            return grad.double()
+
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(Doubling())
+    with pytest.raises(RuntimeError, match="hook 'Doubling' has changed the type of value"):
+        (x * 3).sum().backward()
