@@ -538,3 +538,89 @@ def test_autograd_functions_name_themselves_in_seed_errors(fn, name):
         fn(*args, [torch.ones(2), torch.ones(2)])
     with pytest.raises(RuntimeError, match=rf"^{name}: grad can be created implicitly only for scalar outputs"):
         fn(*args)
+
+
+def test_modifying_a_saved_output_in_place_then_backward_raises_version_error():
+    """exp saves its output (held weakly by the node); an in-place change to it is caught like any other."""
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    t = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()
+    (t * 2).exp()  # a second node whose saved output is already gone: skipped, not the end of the check
+    loss = (y * 3).sum()
+    with torch.no_grad():
+        y.mul_(2)
+    with pytest.raises(RuntimeError, match="Exp's backward .* was modified in place"):
+        loss.backward()
+
+
+def test_a_gradient_given_as_a_list_or_an_array_is_taken_as_a_tensor_on_the_outputs_device(device):
+    for gradient in ([1.0, 2.0], np.array([1.0, 2.0], dtype=np.float32)):
+        x = torch.tensor([1.0, 2.0], requires_grad=True, device=device)
+        (x * 3).backward(gradient)
+        assert x.grad.device == x.device and x.grad.tolist() == [3.0, 6.0]
+
+
+def test_grad_outputs_of_another_dtype_are_cast_to_the_outputs_under_create_graph():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    (g,) = torch.autograd.grad(x * x, x, grad_outputs=torch.ones(2, dtype=torch.float64), create_graph=True)
+    assert g.dtype == torch.float32 and g.requires_grad and g.tolist() == [2.0, 4.0]
+
+
+def test_create_graph_records_the_backward_even_under_no_grad_as_in_pytorch():
+    torch_oracle = pytest.importorskip("torch", reason="PyTorch is not installed: oracle comparison skipped")
+    for m in (torch, torch_oracle):
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        y = (x**3).sum()
+        with m.no_grad():
+            (g,) = m.autograd.grad(y, x, create_graph=True)
+        assert g.requires_grad, m.__name__
+        assert m.autograd.grad(g.sum(), x)[0].tolist() == [6.0, 12.0]
+
+
+def test_a_second_derivative_while_a_profiler_observes_the_ops():
+    from tinygrad_edu.autograd import graph
+
+    seen = []
+
+    def backward_observer(op, grad_outputs, run):
+        seen.append(op.name)
+        return run()
+
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    with graph.observe_ops(backward=backward_observer):
+        (g,) = torch.autograd.grad((x**3).sum(), x, create_graph=True)
+        (h,) = torch.autograd.grad(g.sum(), x)
+    assert h.tolist() == [6.0, 12.0] and "Pow" in seen
+
+
+def test_an_input_that_needs_no_gradient_gets_none_even_when_backward_returns_one():
+    a, b = torch.tensor([1.0, 2.0], requires_grad=True), torch.tensor([3.0, 4.0])
+    MulAdd.apply(a, b, 5.0).sum().backward()  # MulAdd.backward returns a gradient for b too
+    assert a.grad.tolist() == [3.0, 4.0] and b.grad is None
+
+
+def test_a_gradient_of_the_wrong_shape_from_a_user_backward_is_named():
+    class WrongShape(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad.sum()
+
+    with pytest.raises(RuntimeError) as caught:
+        WrongShape.apply(torch.ones(3, requires_grad=True)).sum().backward()
+    assert str(caught.value) == ("WrongShape.backward returned a gradient of shape () for an input of shape (3,)")
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_retain_grad_on_the_second_output_when_the_first_gets_no_gradient(create_graph):
+    a = torch.tensor([1.0, 3.0], requires_grad=True)
+    _, square = HalfAndSquare.apply(a)
+    square.retain_grad()
+    square.register_hook(lambda g: g * 2)
+    w = torch.tensor([5.0, 5.0], requires_grad=True)
+    (square * w).sum().backward(create_graph=create_graph)
+    assert square.grad.tolist() == [10.0, 10.0] and square.grad.requires_grad == create_graph  # 2w: recorded
+    assert a.grad.tolist() == [20.0, 60.0]
