@@ -624,3 +624,36 @@ def test_retain_grad_on_the_second_output_when_the_first_gets_no_gradient(create
     (square * w).sum().backward(create_graph=create_graph)
     assert square.grad.tolist() == [10.0, 10.0] and square.grad.requires_grad == create_graph  # 2w: recorded
     assert a.grad.tolist() == [20.0, 60.0]
+
+
+class SavesBothOutputs(Function):
+    """(2a, 3a), saving both outputs: the version check walks the saved outputs in order."""
+
+    @staticmethod
+    def forward(ctx, a):
+        doubled, tripled = a * 2, a * 3
+        ctx.save_for_backward(doubled, tripled)
+        return doubled, tripled
+
+    @staticmethod
+    def backward(ctx, grad_doubled, grad_tripled):
+        return grad_doubled * 2 + grad_tripled * 3
+
+
+def test_the_version_check_goes_on_past_a_saved_output_that_was_collected():
+    a = torch.tensor([1.0, 2.0], requires_grad=True)
+    tripled = SavesBothOutputs.apply(a)[1]  # the first output, saved, is collected here
+    loss = (tripled * 1).sum()
+    with torch.no_grad():
+        tripled.mul_(2)
+    with pytest.raises(RuntimeError, match="SavesBothOutputs's backward .* was modified in place"):
+        loss.backward()
+
+
+def test_tensors_on_two_devices_are_refused_by_name(device):
+    if not torch.cuda.is_available():
+        pytest.skip("CUDA is off (TINYGRAD_EDU_CUDA=off, or no CuPy and no GPU): one device only")
+    other = "cpu" if device == "cuda" else "cuda"
+    with pytest.raises(RuntimeError) as caught:
+        torch.ones(2, device=device) + torch.ones(2, device=other)
+    assert str(caught.value) == f"Add: expected all tensors on the same device, found {device} and {other}"
