@@ -42,7 +42,8 @@ EQUIVALENT: dict[str, tuple[str, list[str]]] = {
     "Unneeded work": (
         "a gradient nobody asked for is computed anyway (`need_x or True`), a value saved that backward will not "
         "read, a graph recorded where none is needed, or the backward walk goes further than the targets; the "
-        "engine drops what is not needed, so only time and memory are lost",
+        "engine drops what is not needed, so only time and memory are lost; grad mode switched on (or not) around "
+        "the backward pass, where each recorded backward (`higher_order._recorded_backward`) switches it on itself",
         [
             *_names("ops.elementwise.xǁAddǁbackward", 3, 10),
             *_names("ops.elementwise.xǁSubǁbackward", 3, 10),
@@ -62,10 +63,13 @@ EQUIVALENT: dict[str, tuple[str, list[str]]] = {
             *_names("autograd.engine.x__ops_leading_to", 5, 14),
             *_names("autograd.gradcheck.x__op_names", 5, 8, 9),
             *_names("autograd.differentiable.x_broadcast_to", 1),
+            *_names("autograd.engine.x_topological_order", 24),
+            *_names("autograd.engine.x__run", 9, 16, 28, 32, 34, 35, 36, 37, 48, 83, 84),
         ],
     ),
     "Memory only": (
-        "`astype(copy=...)`, `exp(out=...)` and the like decide whether a buffer is reused or copied, not the values",
+        "`astype(copy=...)`, `exp(out=...)` and the like decide whether a buffer is reused or copied, not the values; "
+        "`release` drops a node's references so memory can go, and None drops them as well as an empty tuple",
         [
             *_names("ops.elementwise.xǁSigmoidǁforward", 8, 10, 26),
             *_names("ops.elementwise.xǁClampǁforward", 4, 6, 13),
@@ -77,6 +81,8 @@ EQUIVALENT: dict[str, tuple[str, list[str]]] = {
             *_names("autograd.gradcheck.x__same_layout", 67, 70),
             *_names("autograd.gradcheck.x__analytic_vjp", 25, 26),
             *_names("autograd.engine.x__store_grad", 21),
+            *_names("autograd.engine.x_seed_for", 30, 32, 33),
+            *_names("autograd.graph.x_release", 1, 2),
         ],
     ),
     "Branches that agree at the boundary": (
@@ -92,8 +98,7 @@ EQUIVALENT: dict[str, tuple[str, list[str]]] = {
     "The same dtype either way": (
         "`kernels.applies` checks that its arrays share one float dtype, and the arrays of these calls always do; "
         "a count cast to float64 instead of the input's dtype, or a mask made of floats instead of booleans, gives "
-        "the same result, since the engine casts every gradient to its input's dtype; the engine's casts keep a "
-        "gradient in its input's dtype, so `grad`'s own cast under create_graph never runs",
+        "the same result, since the engine casts every gradient to its input's dtype",
         [
             *_names("ops.elementwise.xǁGeluǁbackward", 38, 39, 40),
             *_names("ops.nn_ops.xǁSoftmaxǁbackward", 12, 13),
@@ -103,8 +108,17 @@ EQUIVALENT: dict[str, tuple[str, list[str]]] = {
             *_names("ops.nn_ops.xǁCrossEntropyǁcomposite", 30),
             *_names("ops.reduce.xǁMaxAllǁforward", 11),
             *_names("ops.reduce.xǁAmaxAlongǁforward", 22),
-            *_names("autograd.x_grad", 65, 66, 67, 68),
             *_names("ops.movement.xǁScatterAddǁforward", 5, 7),
+        ],
+    ),
+    "Two casts in series": (
+        "a gradient seed of another dtype is cast to its output's (`seed_for`), and each result is cast to its "
+        "input's dtype again at the end (`autograd.grad`, `_store_grad`): every op keeps its dtype in between, so "
+        "removing or inverting either cast leaves the other to do the same work",
+        [
+            *_names("autograd.engine.x_seed_for", 25, 26, 27, 28, 29),
+            *_names("autograd.engine.x__store_grad", 1, 2, 3, 9, 10, 11),
+            *_names("autograd.x_grad", 65, 66, 67, 68),
         ],
     ),
     "Another path to the same values": (
@@ -143,6 +157,7 @@ EQUIVALENT: dict[str, tuple[str, list[str]]] = {
             *_names("autograd.gradcheck.x__same_layout", 2, 49, 63, 65),
             *_names("autograd.gradcheck.x__analytic_vjp", 24, 32, 34),
             *_names("autograd.graph.x_saved_as_tensors", 32),
+            *_names("autograd.graph.x__apply", 79),
         ],
     ),
     "Markers that match nothing either way": (
@@ -185,14 +200,15 @@ EQUIVALENT: dict[str, tuple[str, list[str]]] = {
         "the engine refuses a gradient of the wrong shape before gradcheck compares it (`_check_grad_shape`), so "
         "gradcheck's own shape check never fails; a function without ops has a zero second derivative, so "
         "gradgradcheck never names 'none' in a failure; saved tensors hold arrays, NumPy scalars and None, and None "
-        "has no dtype, so the conditions before `.dtype` are never both false; every op's backward returns its input's "
-        "dtype (`tests/test_fast_paths.py` checks float32 stays float32) and a hook may not change it, so the "
-        "engine's last cast before `.grad` never runs",
+        "has no dtype, so the conditions before `.dtype` are never both false; every op has a Tensor among its "
+        "arguments, so a device is always found; binary ops check their operands' devices before the op is applied "
+        "(`promotion.py`), so `_common_device`'s own message, which names the op, is not reached through them",
         [
             *_names("autograd.gradcheck.x_gradcheck", 59, 60, 61, 62, 63),
             *_names("autograd.gradcheck.x_gradgradcheck", 148, 149),
             *_names("autograd.graph.x_saved_as_tensors", 21, 22),
-            *_names("autograd.engine.x__store_grad", 1, 2, 3, 9, 10, 11),
+            *_names("autograd.graph.x__common_device", 6),
+            *_names("autograd.graph.x__apply", 5),
         ],
     ),
     "Attributes that exist": (
