@@ -240,10 +240,12 @@ EQUIVALENT: dict[str, tuple[str, list[str]]] = {
         "slow mode gives the same verdict",
         _names("autograd.gradcheck.x_gradgradcheck", 119, 126, 127),
     ),
-    "Import time": (
-        "`use_tensor_type` runs once, when tinygrad_edu is imported, before mutmut switches a mutant on in its "
-        "forked child: no test can run it mutated",
-        _names("autograd.graph.x_use_tensor_type", 1, 2),
+    "Set before mutmut forks": (
+        "`use_tensor_type` runs once, when tinygrad_edu is imported, and grad mode's thread-local default is read "
+        "only in a thread that never set the mode; mutmut's forked children inherit both from the process that ran "
+        "the tests, so no test in a child can see them mutated (in a fresh process the three grad-mode mutants are "
+        "killed: `MUTANT_UNDER_TEST=<name> python -m pytest tests/test_autograd.py` from `mutants/`)",
+        [*_names("autograd.graph.x_use_tensor_type", 1, 2), *_names("autograd.grad_mode.x_is_grad_enabled", 3, 6, 9)],
     ),
     "Only ToDevice moves data": (
         "`output_device` is set by ToDevice alone, which saves no output, so the recreated handle of a collected "
