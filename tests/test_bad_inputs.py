@@ -41,6 +41,15 @@ def backward_twice():
     y.backward()
 
 
+def hook_changing_dtype():
+    def to_float64(grad):
+        return grad.double()
+
+    x = tg.ones(2, requires_grad=True)
+    x.register_hook(to_float64)
+    (x * 2).sum().backward()
+
+
 # (entry point, the bad input, what runs it, the message it must contain)
 CASES = [
     ("tensor", "ragged nested lists", lambda: tg.tensor([[1, 2], [3]]), "the nested lists are ragged"),
@@ -71,6 +80,7 @@ CASES = [
     ("autograd", "backward through a freed graph", backward_twice, "trying to run backward through the graph a second time"),
     ("autograd", "an in-place write to a leaf that requires grad", leaf_then_write, "in-place write to a tensor that requires grad"),
     ("autograd", "a saved tensor modified in place", modified_after_use, "was modified in place after it was used"),
+    ("autograd", "a hook that changes the gradient's dtype", hook_changing_dtype, "hook 'to_float64' has changed the type of value (was tinygrad_edu.float32, got tinygrad_edu.float64)"),
     ("gpt model", "n_embd not divisible by n_head", lambda: GPTConfig(vocab_size=65, n_embd=30, n_head=4), "n_embd (30) must be divisible by n_head (4)"),
     ("gpt model", "a zero-layer model", lambda: GPTConfig(vocab_size=65, n_layer=0), "GPTConfig.n_layer must be a positive int, got 0"),
     ("gpt model", "a sequence longer than the context", lambda: __import__("gpt.model").model.GPT(GPTConfig(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4))(tg.zeros(1, 9, dtype=tg.long)), "cannot forward a sequence of length 9: the block size (context length) is only 4"),
