@@ -112,6 +112,9 @@ def blas_threads(shapes: dict, repeats: int) -> list[dict]:
     from tinygrad_edu.kernels import gelu
 
     kernels.numba_available()
+    # the kernels are compiled serially; this copy spreads GELU's loop over numba's threads, so the competition
+    # between a thread pool working between matmuls and BLAS's own threads can be measured
+    gelu_on_threads = numba.njit(parallel=True, error_model="numpy")(gelu.forward_float32.py_func)
     x = np.random.default_rng(0).standard_normal(393_216).astype(np.float32)
     out, cdf = np.empty_like(x), np.empty_like(x)
     saved = common.blas_threads()[0]
@@ -127,7 +130,7 @@ def blas_threads(shapes: dict, repeats: int) -> list[dict]:
                     common.set_blas_threads(threads)
                     samples = []
                     for _ in range(repeats if m < 10_000 else 3):
-                        gelu.forward_float32(x, out, cdf)
+                        gelu_on_threads(x, out, cdf)
                         t0 = time.perf_counter()
                         a @ b
                         samples.append(time.perf_counter() - t0)

@@ -15,6 +15,15 @@ project's 2-core machine (``python -m benchmarks blas-threads``): with numba's t
 matmuls, OpenBLAS's two threads fall to 22 GFLOP/s on the baby model's 768×128×512 product (92 on one thread);
 with the kernels on one thread, two BLAS threads reach 176 at that size and 186 at the lecture's 16384×384×1536,
 about 2x one thread at every size. So no per-size thread switching is needed: the pools just must not compete.
+
+So the kernels are compiled serially (no ``parallel=True``). Their loops are still written with ``numba.prange``,
+a plain ``range`` when compiled this way, so that the same source can be compiled across numba's threads (the
+blas-threads benchmark does, to measure the competition). Serial compilation matters for small tensors: entering
+numba's thread pool costs about 76 µs a call even with one thread, against 0.5 µs for a serial call, and a
+token's layer norm in generation is a 1×128 row. ``error_model="numpy"`` lets a division by zero give inf or nan,
+as NumPy does, instead of a Python exception check that keeps LLVM from vectorizing the loop (GELU's forward ran
+10x slower serially without it; with it, every kernel is as fast serially as it was on the pool at the lecture's
+sizes: ``benchmarks/NOTES.md``).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import numba
 from .devices import cupy, on_gpu
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def step(p, g, m, v, shrink, l2, one_minus_beta1, beta2, step_size, bias2_sqrt, eps):
     for i in numba.prange(p.size):
         pi = p[i] * shrink

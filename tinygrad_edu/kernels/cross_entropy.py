@@ -16,7 +16,7 @@ import numpy as np
 from .devices import cupy, on_gpu
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def forward(x, target, ignore_index, losses, probs):
     rows, classes = x.shape
     for r in numba.prange(rows):
@@ -35,7 +35,7 @@ def forward(x, target, ignore_index, losses, probs):
         losses[r] = 0.0 if t == ignore_index else math.log(total) + top - x[r, t]
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def backward(probs, target, ignore_index, share, out):
     rows, classes = probs.shape
     for r in numba.prange(rows):

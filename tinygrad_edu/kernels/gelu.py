@@ -45,7 +45,7 @@ def erf_float32(x):
     return x * p / q
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def forward_float32(a, out, cdf):
     """out = a·Φ(a), cdf = Φ(a), for flat float32 arrays."""
     for i in numba.prange(a.size):
@@ -55,7 +55,7 @@ def forward_float32(a, out, cdf):
         out[i] = x * phi
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def forward_float64(a, out, cdf):
     """out = a·Φ(a), cdf = Φ(a) = ½·erfc(-a/√2), for flat float64 arrays."""
     for i in numba.prange(a.size):
@@ -65,13 +65,13 @@ def forward_float64(a, out, cdf):
         out[i] = x * phi
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def half_square_negated(a, out):
     for i in numba.prange(a.size):
         out[i] = -0.5 * a[i] * a[i]
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def combine_backward(grad, a, cdf, exp_term, out):
     """out = grad·(Φ + a·exp(-a²/2)/√(2π)), with exp_term = exp(-a²/2) from NumPy."""
     for i in numba.prange(a.size):

@@ -18,7 +18,7 @@ import numpy as np
 from .devices import cupy, on_gpu
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def forward(x, weight, bias, eps, out, mean, rstd):
     rows, n = x.shape
     for r in numba.prange(rows):
@@ -37,7 +37,7 @@ def forward(x, weight, bias, eps, out, mean, rstd):
         rstd[r] = rs
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def backward(grad, x, weight, mean, rstd, dx, dw_parts, db_parts):
     rows, n = x.shape
     chunks = dw_parts.shape[0]

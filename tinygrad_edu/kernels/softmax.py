@@ -17,7 +17,7 @@ import numpy as np
 from .devices import cupy, on_gpu
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def subtract_row_max(x, out, causal, t_q, offset):
     """out = x - max of the row; with ``causal``, row r is query r % t_q and columns past r % t_q + offset
     become -inf (exp gives 0 there), without a mask array."""
@@ -31,7 +31,7 @@ def subtract_row_max(x, out, causal, t_q, offset):
             out[r, j] = x[r, j] - top if j <= last else -np.inf
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def divide_by_row_sum(e):
     rows, n = e.shape
     for r in numba.prange(rows):
@@ -43,7 +43,7 @@ def divide_by_row_sum(e):
             e[r, j] *= scale
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def backward(grad, y, dx):
     rows, n = y.shape
     for r in numba.prange(rows):
