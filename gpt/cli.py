@@ -66,6 +66,13 @@ def _parser() -> ArgumentParser:
     sample.add_argument("--top-k", type=int, default=200, help="sample among the k likeliest tokens (0: all)")
     sample.add_argument("--seed", type=int, default=1, help="the first sample's seed; the k-th uses seed + k")
     sample.add_argument("--num-samples", type=_positive_int, default=1, help="how many samples, one after another")
+    sample.add_argument(
+        "--window",
+        choices=("slide", "shift"),
+        default="slide",
+        help="past the context length: slide it one token a step (nanoGPT), or shift it by half of it at once "
+        "(llama.cpp; with the key/value cache, far faster)",
+    )
     sample.add_argument("--device", default="cpu")
 
     attention.add_arguments(commands.add_parser("attention", help=attention.DESCRIPTION))
@@ -228,6 +235,7 @@ def _sample(args) -> int:
             args.seed + k,
             args.device,
             stream=lambda piece: (sys.stdout.write(piece), sys.stdout.flush()),
+            window=args.window,
         )
     print(flush=True)  # before the figure on stderr, so that a terminal shows them in order
     seconds = time.perf_counter() - start

@@ -187,8 +187,10 @@ class CausalSelfAttention(nn.Module):
         att = q @ k.transpose(-2, -1)  # (B, nh, T, start+T): how much each query position likes each key
         if self.scale != 1.0:
             att = att * self.scale  # keeps the scores' variance near 1, so softmax does not saturate at init
-        # rows start..start+T-1 of the causal mask: the future gets weight exp(-inf) = 0
-        att = att.masked_fill(~self.mask[start : start + T, : start + T], float("-inf"))
+        # rows start..start+T-1 of the causal mask: the future gets weight exp(-inf) = 0. A single query is the
+        # newest position (generation with a cache): every key is its past, and there is nothing to mask
+        if T > 1:
+            att = att.masked_fill(~self.mask[start : start + T, : start + T], float("-inf"))
         att = F.softmax(att, dim=-1)  # the attention pattern: what GPT.attention_maps records (a hook on attn_dropout)
         att = self.attn_dropout(att)
         y = att @ v  # (B, nh, T, hs)
@@ -375,10 +377,11 @@ class GPT(nn.Module):
         top_k: int | None = None,
         kv_cache: bool = True,
         on_token=None,
+        window: str = "slide",
     ):
         """Continue each row of ``idx`` (B, T) by ``max_new_tokens`` sampled tokens; see ``generate``."""
         block_size = self.config.block_size
-        return generate(self, idx, max_new_tokens, temperature, top_k, block_size, kv_cache, on_token)
+        return generate(self, idx, max_new_tokens, temperature, top_k, block_size, kv_cache, on_token, window)
 
 
 # -- sampling ------------------------------------------------------------------------------------------------
@@ -416,33 +419,48 @@ def generate(
     block_size=None,
     kv_cache=False,
     on_token=None,
+    window="slide",
 ):
     """Autoregressive sampling for any model whose forward gives ``(logits, loss)``.
 
-    Each step feeds the last ``block_size`` tokens (all of them when None), takes the logits at the last
-    position, divides by ``temperature`` (< 1 sharpens, > 1 flattens), keeps the ``top_k`` most likely tokens
-    if asked, and samples the next token from the softmax. Runs without a graph and in eval mode.
+    Each step feeds the model its context (the tokens from ``origin`` on; all of them while they fit in
+    ``block_size``, or when it is None), takes the logits at the last position, divides by ``temperature``
+    (< 1 sharpens, > 1 flattens), keeps the ``top_k`` most likely tokens if asked, and samples the next token
+    from the softmax. Runs without a graph and in eval mode.
 
-    ``kv_cache`` (for a model with ``new_cache``): feed only the newest token, the keys and values of the
-    others being cached, while the sequence fits in ``block_size``; once it is longer, every step crops the
-    window as the uncached path does and fills a fresh cache with it. The tokens are the same either way.
+    ``window`` says what happens once the sequence outgrows the context:
+
+    * ``"slide"`` (nanoGPT, the lecture): every step conditions on the last ``block_size`` tokens;
+    * ``"shift"`` (llama.cpp's context shift): the context is cut to its last ``block_size // 2`` tokens, then
+      grows again, token by token, until it is full and is cut again.
+
+    ``kv_cache`` (for a model with ``new_cache``) changes how the logits are computed, never which: the cache
+    holds the keys and values of the context, so a step feeds only the newest token. When the window moves,
+    every position in it moves, so the cache is refilled from the new context: with "slide" that is every step
+    past ``block_size`` (the cache then saves nothing), with "shift" once every ``block_size // 2`` tokens.
+    The tokens are the same with and without the cache, for either window.
     ``on_token(idx_next)`` is called with each step's new tokens (B, 1), for streaming them out.
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature!r} (use top_k=1 for greedy decoding)")
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+    if window not in ("slide", "shift"):
+        raise ValueError(f"window must be 'slide' or 'shift', got {window!r}")
     with torch.no_grad(), eval_mode(model):
-        cache = None
+        cache, origin = None, 0  # the context is idx[:, origin:]
         for _ in range(max_new_tokens):
-            idx_cond = idx if block_size is None or idx.shape[1] <= block_size else idx[:, -block_size:]
+            length = idx.shape[1]
+            if block_size is not None and length - origin > block_size:  # the window moves
+                origin = length - (block_size if window == "slide" else max(1, block_size // 2))
+                cache = None  # every position in it moved, so the cache starts again
             if not kv_cache:
-                logits, _ = model(idx_cond)
-            elif cache is not None and (block_size is None or cache.length < block_size):
-                logits, _ = model(idx[:, -1:], cache=cache)  # only the newest token: the rest is cached
-            else:  # the first step, or the window has slid: every position moved, so the cache starts again
+                logits, _ = model(idx[:, origin:])
+            elif cache is None:  # the first step, or the window has moved: fill a cache with the whole context
                 cache = model.new_cache()
-                logits, _ = model(idx_cond, cache=cache)
+                logits, _ = model(idx[:, origin:], cache=cache)
+            else:
+                logits, _ = model(idx[:, -1:], cache=cache)  # only the newest token: the rest is cached
             logits = logits[:, -1, :] / temperature
             if top_k is not None:
                 logits = top_k_filter(logits, top_k)

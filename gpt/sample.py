@@ -31,10 +31,12 @@ def generate_text(
     seed: int | None = None,
     device: str = "cpu",
     stream=None,
+    window: str = "slide",
 ) -> str:
     """``prompt`` followed by ``max_new_tokens`` sampled characters. An empty prompt starts from a newline.
 
-    ``stream(text)``, if given, receives the text as it is produced: the prompt, then each new piece."""
+    ``stream(text)``, if given, receives the text as it is produced: the prompt, then each new piece.
+    ``window``: what the context does past ``block_size`` tokens, "slide" or "shift" (see ``gpt.model.generate``)."""
     if seed is not None:
         torch.manual_seed(seed)
     ids = tokenizer.encode(prompt or "\n")
@@ -44,7 +46,7 @@ def generate_text(
         decoder = _IncrementalDecoder(tokenizer, ids, skip=0 if prompt else 1)
         stream(decoder.text)
         on_token = lambda idx_next: stream(decoder.add(int(idx_next[0, 0])))  # noqa: E731
-    out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, on_token=on_token)
+    out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, on_token=on_token, window=window)
     if stream is not None:
         stream(decoder.rest())  # a tail held back as unfinished is what it is, now that nothing follows
     text = tokenizer.decode(out[0].tolist())

@@ -52,6 +52,9 @@ def _lookup_by_name(name: str) -> DType:
 
 def from_numpy(np_dtype) -> DType:
     """The DType for an array dtype; an unsupported one (complex, strings) is a clear error."""
+    found = _BY_NP.get(np_dtype)  # an array's own dtype, the usual argument, needs no conversion
+    if found is not None:
+        return found
     try:
         return _BY_NP[_np_dtypes.dtype(np_dtype)]
     except KeyError:

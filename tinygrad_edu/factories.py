@@ -221,6 +221,9 @@ def _common(tensors, what):
         same_device(what, tensors[0], t)
     # PyTorch's promotion across kinds: the highest kind (bool < integer < float) decides, so int64 with
     # float32 gives float32 (NumPy's result_type would give float64)
+    first = tensors[0]._data.dtype
+    if all(t._data.dtype == first for t in tensors):
+        return tensors
     rank = {"b": 0, "u": 1, "i": 1, "f": 2}
     top = max(rank[t._data.dtype.kind] for t in tensors)
     dtype = numpy.result_type(*(t._data.dtype for t in tensors if rank[t._data.dtype.kind] == top))
@@ -229,10 +232,12 @@ def _common(tensors, what):
 
 def cat(tensors, dim: int = 0) -> Tensor:
     tensors = _common(tensors, "cat")
-    ndim = tensors[0].dim()
+    first = tensors[0]._data.shape
+    ndim = len(first)
     axis = dim % max(ndim, 1)
     for t in tensors:
-        if t.dim() != ndim or any(t.shape[i] != tensors[0].shape[i] for i in range(ndim) if i != axis):
+        shape = t._data.shape
+        if len(shape) != ndim or any(shape[i] != first[i] for i in range(ndim) if i != axis):
             raise RuntimeError(
                 f"cat: sizes of tensors must match except in dimension {dim}: got {[tuple(x.shape) for x in tensors]}"
             )

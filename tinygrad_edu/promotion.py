@@ -20,6 +20,9 @@ def result_dtype(a, b, true_division: bool):
     """PyTorch's promotion: a Python number or a 0-d tensor adopts the other side's dtype within its kind."""
 
     Tensor = graph.tensor_type()
+    common = _common_case(a, b, Tensor)
+    if common is not None and (common.kind == "f" or not true_division):
+        return common
 
     def kind(x):
         if isinstance(x, Tensor):
@@ -45,6 +48,21 @@ def result_dtype(a, b, true_division: bool):
     return dtype
 
 
+def _common_case(a, b, Tensor):
+    """The dtype of the two cases that most ops meet, found without the general rule (which costs more than a
+    small op's arithmetic): two tensors of one dtype, or a float tensor and a Python int or float. None otherwise."""
+    if type(a) is Tensor:
+        dtype = a._data.dtype
+        if type(b) is Tensor:
+            return dtype if b._data.dtype == dtype else None
+        other = b
+    elif type(b) is Tensor:
+        dtype, other = b._data.dtype, a
+    else:
+        return None
+    return dtype if dtype.kind == "f" and type(other) in (int, float) else None
+
+
 def binary(op, a, b, true_division: bool = False):
     """Apply a binary op after bringing both sides to one dtype; Python numbers stay scalars (cheap)."""
     Tensor = graph.tensor_type()
@@ -65,11 +83,11 @@ def binary(op, a, b, true_division: bool = False):
 
 def as_float(t):
     """Integer inputs to float-only functions (exp, softmax ...) become float32, as in PyTorch."""
-    return t if t.dtype.is_floating_point else t.float()
+    return t if t._data.dtype.kind == "f" else t.float()
 
 
 def same_device(what: str, a, b) -> None:
-    if a.device != b.device:
+    if a.device is not b.device and a.device != b.device:
         raise RuntimeError(f"{what}: expected all tensors on the same device, found {a.device} and {b.device}")
 
 

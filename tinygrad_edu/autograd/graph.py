@@ -47,19 +47,19 @@ def apply(op_class, *args, **params):
 def _apply(op_class, args, params):
     Tensor = _tensor_type[0]
     ctx = op_class()
-    dev = _common_device(op_class, args, Tensor)
+    dev, ctx.needs_input_grad, raw = _unpack(op_class, args, Tensor)
     ctx.device = dev
-    ctx.xp = backend.array_module(dev)
-    ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+    ctx.xp = numpy if dev is backend.CPU else backend.array_module(dev)
     record = is_grad_enabled() and any(ctx.needs_input_grad)
-    raw = [a._data if isinstance(a, Tensor) else a for a in args]
     try:
         result = ctx._run_forward(raw, args, params)
     except ValueError as exc:  # NumPy's shape errors don't say which op, nor what the inputs were
         raise RuntimeError(f"{op_class.__name__}: {exc} (inputs: {_describe(args, Tensor)})") from None
 
-    outputs = result if isinstance(result, tuple) else (result,)
     out_dev = getattr(ctx, "output_device", dev)  # only ToDevice moves data between devices
+    if not record and not isinstance(result, tuple):  # most ops, outside the graph: nothing to record
+        return Tensor._wrap(_as_0d_array(ctx, result) if isinstance(result, numpy.generic) else result, out_dev)
+    outputs = result if isinstance(result, tuple) else (result,)
     wrapped = []
     for index, out in enumerate(outputs):
         if isinstance(out, numpy.generic):  # NumPy gives scalars for 0-d results: they have no views of their own
@@ -176,17 +176,24 @@ def saved_as_tensors(op) -> tuple:
     return tuple(result)
 
 
-def _common_device(op, args, Tensor):
-    dev = None
+def _unpack(op, args, Tensor):
+    """The inputs' common device (an error names two that differ), which inputs need a gradient, and the
+    arrays of the Tensor inputs beside the other arguments as they are. One loop: this runs for every op."""
+    dev, needs, raw = None, [], []
     for a in args:
         if isinstance(a, Tensor):
             if dev is None:
                 dev = a.device
-            elif a.device != dev:
+            elif a.device is not dev and a.device != dev:  # the same object in almost every call: no __eq__
                 raise RuntimeError(
                     f"{op.__name__}: expected all tensors on the same device, found {dev} and {a.device}"
                 )
-    return dev if dev is not None else backend.CPU
+            needs.append(a.requires_grad)
+            raw.append(a._data)
+        else:
+            needs.append(False)
+            raw.append(a)
+    return (dev if dev is not None else backend.CPU), tuple(needs), raw
 
 
 def _describe(args, Tensor) -> str:

@@ -67,7 +67,7 @@ def layer_norm(x, weight, bias, eps, normalized_ndim):
 
         return twin.layer_norm(cupy(), x, weight, bias, eps, normalized_ndim)
     shape = x.shape
-    n = int(np.prod(shape[len(shape) - normalized_ndim :]))
+    n = math.prod(shape[len(shape) - normalized_ndim :])
     rows = x.size // n if n else 0
     x2 = np.ascontiguousarray(x).reshape(rows, n)
     weight = np.ones(n, x.dtype) if weight is None else np.ascontiguousarray(weight).reshape(n)
@@ -86,7 +86,7 @@ def layer_norm_backward(grad, x, weight, mean, rstd, normalized_ndim):
         return twin.layer_norm_backward(cupy(), grad, x, weight, mean, rstd, normalized_ndim)
     shape = x.shape
     norm_shape = shape[len(shape) - normalized_ndim :]
-    n = int(np.prod(norm_shape))
+    n = math.prod(norm_shape)
     rows = x.size // n if n else 0
     x2 = np.ascontiguousarray(x).reshape(rows, n)
     g2 = np.ascontiguousarray(np.broadcast_to(grad, shape)).reshape(rows, n)

@@ -50,7 +50,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     for other in (weight, bias):
         if other is not None:
             same_device("linear", input, other)
-            if other.dtype != input.dtype:
+            if other._data.dtype != input._data.dtype:
                 raise RuntimeError(f"linear: input is {input.dtype} but a parameter is {other.dtype}")
     return apply(nn_ops.Linear, input, weight, bias)
 
@@ -66,12 +66,13 @@ def embedding(input: Tensor, weight: Tensor) -> Tensor:
 def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalise over the last ``len(normalized_shape)`` axes to mean 0, variance 1, then scale and shift."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if tuple(input.shape[input.dim() - len(normalized_shape) :]) != normalized_shape:
+    shape = input._data.shape
+    if shape[len(shape) - len(normalized_shape) :] != normalized_shape:
         raise RuntimeError(
             f"layer_norm: expected the input's trailing shape to be {normalized_shape}, got {tuple(input.shape)}"
         )
     for p in (weight, bias):
-        if p is not None and tuple(p.shape) != normalized_shape:
+        if p is not None and p._data.shape != normalized_shape:
             raise RuntimeError(f"layer_norm: weight/bias shape {tuple(p.shape)} != normalized_shape {normalized_shape}")
     return apply(nn_ops.LayerNorm, as_float(input), weight, bias, normalized_ndim=len(normalized_shape), eps=eps)
 
