@@ -14,9 +14,10 @@ import numba
 import numpy as np
 
 from .devices import cupy, on_gpu
+from .fastmath import SUMS_IN_ANY_ORDER
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", fastmath=SUMS_IN_ANY_ORDER)
 def forward(x, target, ignore_index, losses, probs):
     rows, classes = x.shape
     for r in numba.prange(rows):
@@ -35,7 +36,7 @@ def forward(x, target, ignore_index, losses, probs):
         losses[r] = 0.0 if t == ignore_index else math.log(total) + top - x[r, t]
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", fastmath=SUMS_IN_ANY_ORDER)
 def backward(probs, target, ignore_index, share, out):
     rows, classes = probs.shape
     for r in numba.prange(rows):

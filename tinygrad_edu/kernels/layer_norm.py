@@ -16,9 +16,10 @@ import numba
 import numpy as np
 
 from .devices import cupy, on_gpu
+from .fastmath import SUMS_IN_ANY_ORDER
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", fastmath=SUMS_IN_ANY_ORDER)
 def forward(x, weight, bias, eps, out, mean, rstd):
     rows, n = x.shape
     for r in numba.prange(rows):
@@ -37,7 +38,7 @@ def forward(x, weight, bias, eps, out, mean, rstd):
         rstd[r] = rs
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", fastmath=SUMS_IN_ANY_ORDER)
 def backward(grad, x, weight, mean, rstd, dx, dw_parts, db_parts):
     rows, n = x.shape
     chunks = dw_parts.shape[0]

@@ -15,6 +15,7 @@ import numba
 import numpy as np
 
 from .devices import cupy, on_gpu
+from .fastmath import SUMS_IN_ANY_ORDER
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -31,7 +32,7 @@ def subtract_row_max(x, out, causal, t_q, offset):
             out[r, j] = x[r, j] - top if j <= last else -np.inf
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", fastmath=SUMS_IN_ANY_ORDER)
 def divide_by_row_sum(e):
     rows, n = e.shape
     for r in numba.prange(rows):
@@ -43,7 +44,7 @@ def divide_by_row_sum(e):
             e[r, j] *= scale
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", fastmath=SUMS_IN_ANY_ORDER)
 def backward(grad, y, dx):
     rows, n = y.shape
     for r in numba.prange(rows):

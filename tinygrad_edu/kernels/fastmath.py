@@ -1,0 +1,12 @@
+"""The one fastmath flag the CPU kernels use, and why.
+
+``reassoc`` lets LLVM add a sum up in any order, so a reduction (a row's sum, a dot product) is split across
+SIMD lanes instead of waiting on one running total: layer norm's forward and backward ran 3x faster with it on
+the baby model's (768, 128) rows (``benchmarks/NOTES.md`` §8). It is given only to kernels that reduce. The
+other fastmath flags stay off: ``nnan`` and ``ninf`` would let the compiler assume that no NaN or infinity
+occurs, and the kernels must carry them through as NumPy does (a causal mask writes -inf). Sums in another
+order differ by rounding only; the tests compare every kernel with its reference op, which sums in NumPy's
+pairwise order.
+"""
+
+SUMS_IN_ANY_ORDER = {"reassoc"}
