@@ -1,11 +1,11 @@
 """``python -m benchmarks WHAT [options]`` (also ``gpt bench WHAT ...``): tinygrad_edu beside PyTorch.
 
 WHAT is one of ``ops``, ``train``, ``scaling``, ``profile``, ``peak``, ``generate``, ``kernels``, ``distributed``,
-``gpu-check`` or ``all`` (peak, ops, train, scaling, profile, generate, kernels, in that order; ``distributed``
-launches MPI ranks and ``gpu-check`` needs a GPU, so both run only by name). Each writes ``<name>.json`` (every
-sample summary, the machine, versions, date, commit and the exact command), ``<name>.md`` (a table with the ratio
-ours / PyTorch in every row) and ``<name>.png`` under ``--out`` (default ``benchmarks/results``). Without PyTorch
-everything runs, minus the PyTorch columns.
+``recipe``, ``gpu-check`` or ``all`` (peak, ops, train, scaling, profile, generate, kernels, in that order;
+``distributed`` launches MPI ranks, ``recipe`` trains for minutes and ``gpu-check`` needs a GPU, so they run only
+by name). Each writes ``<name>.json`` (every sample summary, the machine, versions, date, commit and the exact
+command), ``<name>.md`` (a table with the ratio ours / PyTorch in every row) and ``<name>.png`` under ``--out``
+(default ``benchmarks/results``). Without PyTorch everything runs, minus the PyTorch columns.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from pathlib import Path
 
 from . import common
 
-COMMANDS = ("ops", "train", "scaling", "profile", "peak", "generate", "kernels", "distributed", "gpu-check", "all")
+COMMANDS = (
+    "ops", "train", "scaling", "profile", "peak", "generate", "kernels", "recipe", "distributed", "gpu-check", "all"
+)  # fmt: skip
 ALL_ORDER = ("peak", "ops", "train", "scaling", "profile", "generate", "kernels")
 
 
@@ -34,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
             "peak     the machine's float32 matmul FLOP/s (the 'peak' the other results refer to)\n"
             "generate tokens/s of generation, with and without the key/value cache\n"
             "kernels  the compiled kernels vs the reference ops vs PyTorch: compile time, BLAS threads, ops, steps\n"
+            "recipe   `gpt train --preset baby` whole, beside the same recipe in PyTorch (wall time, final loss)\n"
             "distributed  training steps on 1 and 2 MPI ranks (compute / allreduce / update), an allreduce sweep,\n"
             "         the lecture preset on 8 and 32 GPUs on paper\n"
             "gpu-check  what a GPU machine runs (tests, benchmarks, 300 lecture steps) into --out; --device cpu\n"
@@ -95,10 +98,11 @@ def _run(args, torch, threads: int) -> int:
     else:
         print(f"threads: NumPy BLAS {threads} ({args.machine['numpy_blas_threads_source']}), PyTorch {threads}")
 
-    from . import distributed, generate, gpu_check, kernels, ops, peak, profile, scaling, train
+    from . import distributed, generate, gpu_check, kernels, ops, peak, profile, recipe, scaling, train
 
     modules = {"peak": peak, "ops": ops, "train": train, "scaling": scaling, "profile": profile, "generate": generate}
     modules["kernels"], modules["gpu-check"], modules["distributed"] = kernels, gpu_check, distributed
+    modules["recipe"] = recipe
     todo = ALL_ORDER if args.what == "all" else (args.what,)
     status = 0
     for what in todo:

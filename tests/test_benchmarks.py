@@ -168,3 +168,17 @@ def test_gpu_check_rehearses_on_the_cpu_and_writes_its_summary(tmp_path, prepare
     md = (tmp_path / "summary.md").read_text()
     assert "No GPU: a rehearsal on the CPU" in md and "| tests | ok |" in md
     assert (tmp_path / "lecture" / "log.jsonl").is_file() and (tmp_path / "benchmarks" / "ops-cuda.md").is_file()
+
+
+def test_recipe_times_gpt_train_beside_its_pytorch_peer(tmp_path, prepared_shakespeare, monkeypatch):
+    """``recipe --quick``: the real ``gpt train`` and the PyTorch recipe, each whole in its own process; both learn
+    (below the uniform guess's loss, ln 65) and the ratio is the wall times'."""
+    monkeypatch.setenv("GPT_DATA_DIR", str(prepared_shakespeare[0]))
+    assert main(["recipe", "--quick", "--threads", "1", "--out", str(tmp_path)]) == 0
+    rows = {r["side"]: r for r in json.loads((tmp_path / "recipe.json").read_text())["rows"]}
+    assert set(rows) == ({"ours", "torch"} if has_torch() else {"ours"})
+    for row in rows.values():
+        assert row["iterations"] == 20 and row["val_loss"][0] < 4.17 and row["wall_s"] > row["loop_s"] >= 0
+    if has_torch():
+        assert rows["ours"]["ratio_wall"] == pytest.approx(rows["ours"]["wall_s"] / rows["torch"]["wall_s"])
+        assert "| ours | 20 |" in (tmp_path / "recipe.md").read_text()
