@@ -47,3 +47,21 @@ def test_gpt_sample_streams_several_samples_and_reports_the_rate(tmp_path, capsy
     assert len(samples) == 3 and all(s.startswith("ça") and len(s) == 14 for s in samples)
     assert len(set(samples)) > 1  # seed, seed + 1, seed + 2
     assert "36 tokens in" in captured.err and "tokens/s" in captured.err
+
+
+def test_gpt_sample_window_shift_gives_the_text_generate_gives_with_that_window(tmp_path, capsys):
+    """`--window shift` past the 16-token context: the CLI's text is the library's with window="shift" (which the
+    cache tests show equals the uncached shift), and differs from the sliding window's."""
+    tokenizer = CharTokenizer.from_text(TEXT)
+    model = tiny_model(tokenizer.vocab_size)
+    meta = {"iter": 0, "model_config": model.config.to_dict(), "train_config": {}, "tokenizer": tokenizer.to_dict()}
+    ckpt.save_checkpoint(tmp_path / ckpt.FILENAME, model=model, meta=meta)
+    texts = {}
+    for window in ("slide", "shift"):
+        args = ["sample", "--out-dir", str(tmp_path), "--prompt", "ça", "--max-new-tokens", "40", "--top-k", "0"]
+        assert main([*args, "--temperature", "1.0", "--seed", "7", "--window", window]) == 0
+        texts[window] = capsys.readouterr().out.strip("\n")
+        expected = generate_text(model, tokenizer, "ça", 40, temperature=1.0, seed=7, window=window)
+        assert texts[window] == expected and len(expected) == 42
+    assert texts["slide"][:17] == texts["shift"][:17]  # the same while the 16-token context is not yet full
+    assert texts["slide"] != texts["shift"]
