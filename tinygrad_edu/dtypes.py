@@ -52,9 +52,8 @@ def _lookup_by_name(name: str) -> DType:
 
 def from_numpy(np_dtype) -> DType:
     """The DType for an array dtype; an unsupported one (complex, strings) is a clear error."""
-    found = _BY_NP.get(np_dtype)  # an array's own dtype, the usual argument, needs no conversion
-    if found is not None:
-        return found
+    if isinstance(np_dtype, _np_dtypes.dtype) and np_dtype in _BY_NP:  # an array's own: no conversion needed
+        return _BY_NP[np_dtype]
     try:
         return _BY_NP[_np_dtypes.dtype(np_dtype)]
     except KeyError:
