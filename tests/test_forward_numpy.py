@@ -112,3 +112,26 @@ def test_zero_d_tensor_broadcasts_like_a_number(shape, value):
     out = torch.tensor(x) * torch.tensor(value) + torch.tensor(1.0)
     assert out.dtype == torch.float32 and tuple(out.shape) == shape
     np.testing.assert_allclose(out.numpy(), x * np.float32(value) + 1, rtol=1e-6)
+
+
+def test_promotions_fast_path_agrees_with_the_general_rule():
+    """``promotion.result_dtype`` answers two common cases (two tensors of one dtype; a float tensor and a Python int
+    or float) without the general rule; wherever it does, the general rule gives the same dtype, both ways round,
+    with and without true division, for tensors with dims and 0-d ones."""
+    from tinygrad_edu import promotion
+    from tinygrad_edu.tensor import Tensor
+
+    dtypes = ("bool", "uint8", "int32", "int64", "float16", "float32", "float64")
+    tensors = [torch.tensor(np.zeros(shape, dtype=d)) for d in dtypes for shape in ((), (2,))]
+    operands = [*tensors, True, 3, 2.5]
+    answered = 0
+    for a in operands:
+        for b in operands:
+            for true_division in (False, True):
+                fast = promotion._common_case(a, b, Tensor)
+                if fast is not None and (fast.kind == "f" or not true_division):
+                    answered += 1
+                    assert fast == promotion._by_kinds(a, b, true_division, Tensor), (a, b, true_division)
+    # same dtype: 7 dtypes × 4 ordered pairs of their 0-d and 1-d tensors, the 3 float ones under true division
+    # too (28 + 12); a float tensor and a number: 6 tensors × (3, 2.5) × both sides × both divisions (48)
+    assert answered == 28 + 12 + 48

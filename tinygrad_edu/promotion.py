@@ -23,6 +23,11 @@ def result_dtype(a, b, true_division: bool):
     common = _common_case(a, b, Tensor)
     if common is not None and (common.kind == "f" or not true_division):
         return common
+    return _by_kinds(a, b, true_division, Tensor)
+
+
+def _by_kinds(a, b, true_division: bool, Tensor):
+    """The rule in general: the higher kind (bool < int < float) wins; within it, tensors with dims decide."""
 
     def kind(x):
         if isinstance(x, Tensor):
