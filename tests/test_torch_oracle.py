@@ -355,6 +355,25 @@ def test_clip_grad_norm_matches_torch(torch, max_norm, norm_type):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtypes", [("float32", "float32"), ("float32", "float64")])
+def test_clip_grad_norm_of_float32_and_of_mixed_dtypes_matches_torch(torch, dtypes):
+    """float32 gradients take the dot-product path, a mix of dtypes the stacked one; both give PyTorch's norm (in
+    its dtype) and PyTorch's clipped gradients."""
+    rng = np.random.default_rng(1)
+    grads = [rng.standard_normal((5, 3)), rng.standard_normal((7,))]
+    results = []
+    for m, clip in ((tg, tnn.utils.clip_grad_norm_), (torch, torch.nn.utils.clip_grad_norm_)):
+        params = [m.zeros(g.shape, dtype=getattr(m, d), requires_grad=True) for g, d in zip(grads, dtypes)]
+        for p, g, d in zip(params, grads, dtypes):
+            p.grad = m.tensor(g.astype(d))
+        norm = clip(params, 0.5)
+        results.append((float(norm), str(norm.dtype).split(".")[-1], [_to_numpy(p.grad) for p in params]))
+    (norm_a, dtype_a, grads_a), (norm_b, dtype_b, grads_b) = results
+    assert dtype_a == dtype_b and norm_a == pytest.approx(norm_b, rel=1e-6)
+    for a, b in zip(grads_a, grads_b):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
 # -- initialisation ------------------------------------------------------------------------------------------
 
 

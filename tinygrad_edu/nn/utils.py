@@ -32,7 +32,13 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     with no_grad():
         if norm_type == math.inf:
             total = factories.stack([g.abs().max() for g in grads]).max()
-        elif norm_type == 2:  # the usual case, in two ops per gradient rather than three
+        elif norm_type == 2 and _one_kind(grads):
+            # the usual case: each gradient's squared norm is its dot product with itself, one BLAS call with no
+            # temporary array (rather than g * g, then a sum), added up on the device
+            xp = grads[0]._xp
+            squares = xp.stack([xp.dot(flat, flat) for flat in (g._data.reshape(-1) for g in grads)])
+            total = Tensor._wrap(xp.asarray(xp.sqrt(squares.sum())), grads[0].device)
+        elif norm_type == 2:  # gradients of several dtypes: promoted as the stack of their norms promotes them
             total = factories.stack([(g * g).sum() for g in grads]).sum().sqrt()
         else:
             total = factories.stack([(g.abs() ** norm_type).sum() for g in grads]).sum() ** (1.0 / norm_type)
@@ -45,6 +51,14 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
         for g in grads:
             g.mul_(coefficient)
     return total
+
+
+def _one_kind(grads) -> bool:
+    """All on one device, all of one floating dtype: their norms can be summed as arrays."""
+    first = grads[0]
+    return first._data.dtype.kind == "f" and all(
+        g.device == first.device and g._data.dtype == first._data.dtype for g in grads
+    )
 
 
 def parameters_to_vector(parameters) -> Tensor:
