@@ -184,9 +184,9 @@ class CausalSelfAttention(nn.Module):
                 k, v = torch.cat((cache.keys, k), dim=2), torch.cat((cache.values, v), dim=2)
             cache.keys, cache.values = k, v
 
+        if self.scale != 1.0:  # 1/√hs keeps the scores' variance near 1, so softmax does not saturate at init;
+            q = q * self.scale  # applied to q, the same product, on hs/(start+T) as many numbers as the scores
         att = q @ k.transpose(-2, -1)  # (B, nh, T, start+T): how much each query position likes each key
-        if self.scale != 1.0:
-            att = att * self.scale  # keeps the scores' variance near 1, so softmax does not saturate at init
         # rows start..start+T-1 of the causal mask: the future gets weight exp(-inf) = 0. A single query is the
         # newest position (generation with a cache): every key is its past, and there is nothing to mask
         if T > 1:
