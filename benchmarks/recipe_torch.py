@@ -14,7 +14,6 @@ not a second trainer: no resume, no MPI.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -101,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
         idx = torch.tensor([dataset.tokenizer.encode("\n")])
         out = model.generate(idx, cfg.sample_chars, temperature=0.8, top_k=200)
         print(dataset.tokenizer.decode(out[0].tolist()))
-    print(json.dumps({"train_loss": losses["train"], "val_loss": losses["val"], "loop_s": elapsed}))
     return 0
 
 

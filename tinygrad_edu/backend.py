@@ -40,6 +40,8 @@ class device:  # noqa: N801 - PyTorch spells it in lower case
         return f"device(type={self.type!r}" + ("" if self.index is None else f", index={self.index}") + ")"
 
     def __eq__(self, other) -> bool:
+        if other is self:  # the usual case in an op's device check: one device object shared by its inputs
+            return True
         if isinstance(other, str):
             other = device(other)
         if not isinstance(other, device):

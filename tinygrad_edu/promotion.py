@@ -20,10 +20,8 @@ def result_dtype(a, b, true_division: bool):
     """PyTorch's promotion: a Python number or a 0-d tensor adopts the other side's dtype within its kind."""
 
     Tensor = graph.tensor_type()
-    common = _common_case(a, b, Tensor)
-    if common is not None and (common.kind == "f" or not true_division):
-        return common
-    return _by_kinds(a, b, true_division, Tensor)
+    common = _common_case(a, b, true_division, Tensor)
+    return common if common is not None else _by_kinds(a, b, true_division, Tensor)
 
 
 def _by_kinds(a, b, true_division: bool, Tensor):
@@ -53,13 +51,14 @@ def _by_kinds(a, b, true_division: bool, Tensor):
     return dtype
 
 
-def _common_case(a, b, Tensor):
+def _common_case(a, b, true_division: bool, Tensor):
     """The dtype of the two cases that most ops meet, found without the general rule (which costs more than a
-    small op's arithmetic): two tensors of one dtype, or a float tensor and a Python int or float. None otherwise."""
+    small op's arithmetic): two tensors of one dtype (a float one for a true division), or a float tensor and a
+    Python int or float. None otherwise."""
     if type(a) is Tensor:
         dtype = a._data.dtype
         if type(b) is Tensor:
-            return dtype if b._data.dtype == dtype else None
+            return dtype if b._data.dtype == dtype and (dtype.kind == "f" or not true_division) else None
         other = b
     elif type(b) is Tensor:
         dtype, other = b._data.dtype, a
@@ -92,7 +91,7 @@ def as_float(t):
 
 
 def same_device(what: str, a, b) -> None:
-    if a.device is not b.device and a.device != b.device:
+    if a.device != b.device:
         raise RuntimeError(f"{what}: expected all tensors on the same device, found {a.device} and {b.device}")
 
 

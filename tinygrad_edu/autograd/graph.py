@@ -49,7 +49,7 @@ def _apply(op_class, args, params):
     ctx = op_class()
     dev, ctx.needs_input_grad, raw = _unpack(op_class, args, Tensor)
     ctx.device = dev
-    ctx.xp = numpy if dev is backend.CPU else backend.array_module(dev)
+    ctx.xp = backend.array_module(dev)
     record = is_grad_enabled() and any(ctx.needs_input_grad)
     try:
         result = ctx._run_forward(raw, args, params)
@@ -184,7 +184,7 @@ def _unpack(op, args, Tensor):
         if isinstance(a, Tensor):
             if dev is None:
                 dev = a.device
-            elif a.device is not dev and a.device != dev:  # the same object in almost every call: no __eq__
+            elif a.device != dev:
                 raise RuntimeError(
                     f"{op.__name__}: expected all tensors on the same device, found {dev} and {a.device}"
                 )
