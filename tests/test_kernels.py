@@ -254,6 +254,41 @@ def test_float32_erf_is_within_1e_6_relative_of_float64():
     assert np.max(np.abs(cdf - exact)) <= 3e-7  # Φ = ½(1 + erf): absolute accuracy, as PyTorch's float32 GELU
 
 
+@examples(15)
+@given(st.integers(10, 300), st.sampled_from([np.float32, np.float64]), st.booleans(), st.integers(0, 99))
+def test_softmax_and_cross_entropy_kernels_on_long_rows(n, dtype, causal, seed):
+    """Rows longer than the drawn arrays' 9: the compiled loops' vector bodies and their remainders (the row
+    maximum, exp, and sums run 8-16 numbers at a time)."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((2, 3, n)) * 4).astype(dtype)
+    x[0, 1, rng.integers(n)] = -np.inf  # a masked entry
+    assert_same(lambda x: F.softmax(x, dim=-1), x)
+    q, k, v = (rng.standard_normal(s).astype(dtype) for s in ((2, n, 4), (2, n, 4), (2, n, 3)))
+    if causal:
+        assert_same(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), q, k, v)
+    targets = tg.tensor(rng.integers(0, n, 6))
+    assert_same(lambda x: F.cross_entropy(x, targets), (rng.standard_normal((6, n)) * 4).astype(dtype))
+
+
+def test_gelu_forward_without_a_gradient_skips_the_cdf():
+    """Evaluation and generation need no Φ for backward: the kernel then writes only the output, the same one."""
+    from tinygrad_edu.kernels import gelu as gelu_kernel
+
+    a = np.random.default_rng(0).standard_normal((5, 33)).astype(np.float32)
+    out, cdf = gelu_kernel.gelu(a)
+    out_alone, nothing = gelu_kernel.gelu(a, keep_cdf=False)
+    assert nothing is None
+    np.testing.assert_array_equal(out_alone, out)
+    with tg.no_grad():
+        np.testing.assert_array_equal(F.gelu(tg.tensor(a)).numpy(), out)
+    leaf = tg.tensor(a, requires_grad=True)
+    F.gelu(leaf).sum().backward()  # with a gradient to take, Φ is kept and used
+    with kernels.reference():
+        ref = tg.tensor(a, requires_grad=True)
+        F.gelu(ref).sum().backward()
+    np.testing.assert_allclose(leaf.grad.numpy(), ref.grad.numpy(), rtol=1e-5, atol=2e-6)
+
+
 def test_softmax_kernel_handles_minus_inf_as_the_reference():
     x = np.array([[0.0, -np.inf, 1.0], [-np.inf, -np.inf, -np.inf], [np.inf, 0.0, 0.0]], dtype=np.float32)
     with np.errstate(invalid="ignore"):

@@ -59,6 +59,9 @@ def numba_available() -> bool:
     if "NUMBA_THREADING_LAYER" not in os.environ:
         numba.config.THREADING_LAYER = "workqueue"
     numba.set_num_threads(1)  # leave the cores to BLAS: see above (set for the thread that runs the kernels)
+    from .compiled_cache import drop_stale_kernels
+
+    drop_stale_kernels()  # numba's cache knows a kernel's own file, not the helpers it inlines: compiled_cache.py
     return True
 
 

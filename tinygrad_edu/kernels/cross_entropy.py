@@ -1,8 +1,9 @@
 """Cross-entropy in one pass per row: loss_i = log Σ_j exp(x_ij) - x_i,t_i, and the softmax kept for backward.
 
-Per row: the maximum, then exp(x - max) summed and normalised into the softmax p, then the loss
-log Σ + max - x[t] (0 for a row whose target is ``ignore_index``). Backward: dx_i = (p_i - onehot(t_i))·s_i,
-with s_i the row's share of the upstream gradient (grad_i, grad/kept rows, or grad) and 0 for ignored rows.
+Per row: the maximum, then exp(x - max) (``exp.py``'s, vectorized) summed and normalised into the softmax p,
+then the loss log Σ + max - x[t] (0 for a row whose target is ``ignore_index``). Backward:
+dx_i = (p_i - onehot(t_i))·s_i, with s_i the row's share of the upstream gradient (grad_i, grad/kept rows, or
+grad) and 0 for ignored rows.
 The reference is ``ops/nn_ops.py``'s ``CrossEntropy``, which takes seven array passes for the same.
 """
 
@@ -14,19 +15,19 @@ import numba
 import numpy as np
 
 from .devices import cupy, on_gpu
-from .fastmath import SUMS_IN_ANY_ORDER
+from .exp import exp
+from .fastmath import FUSED_MULTIPLY_ADD, SUMS_IN_ANY_ORDER
+from .softmax import row_max
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=SUMS_IN_ANY_ORDER)
+@numba.njit(cache=True, error_model="numpy", fastmath=SUMS_IN_ANY_ORDER | FUSED_MULTIPLY_ADD)
 def forward(x, target, ignore_index, losses, probs):
     rows, classes = x.shape
     for r in numba.prange(rows):
-        top = -np.inf
+        top = row_max(x, r, classes - 1)
+        total = 0.0  # in float64: the loss is log Σ
         for j in range(classes):
-            top = max(top, x[r, j])
-        total = 0.0
-        for j in range(classes):
-            e = math.exp(x[r, j] - top)
+            e = exp(x[r, j] - top)
             probs[r, j] = e
             total += e
         scale = 1.0 / total

@@ -5,11 +5,12 @@ a rational function, erf(x) ≈ x·P(x²)/Q(x²) on |x| ≤ 3.9 (and ±1 beyond,
 with P of degree 4 and Q of degree 6 in x², fitted for relative error by ``erf_fit.py`` in this folder: 2.7e-8
 in float64 arithmetic, 4.2e-7 evaluated in float32 (``tests/test_kernels.py`` checks ≤ 1e-6 against float64's
 erf). No exp and no branch, so numba vectorizes the loop: ~30x faster than the reference's ~15 NumPy passes.
-float64 inputs use the C library's erfc, correct to about an ulp.
+float64 inputs use the C library's erfc, correct to about an ulp. Φ is written out for backward only when a
+gradient will be taken (evaluation and generation skip that stream of writes).
 
 As in PyTorch's float32 GELU, Φ's far left tail is ½(1 + erf) and keeps absolute, not relative, accuracy
 (the reference, ``ops/elementwise.py``'s ``Gelu``, computes Φ(-|a|) directly and keeps both).
-Backward takes φ's exp from NumPy's vectorized exp, between two compiled passes.
+Backward is one pass too: φ's exp is ``exp.py``'s, which vectorizes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import numba
 import numpy as np
 
 from .devices import cupy, on_gpu
+from .exp import exp
+from .fastmath import FUSED_MULTIPLY_ADD
 
 ERF_P = (1.1283791392852347, 0.18852302859590991, 0.05134816639025729, 0.0035334777927446812, 0.00022972183103767837)
 ERF_Q = (1.0, 0.5004067074516317, 0.11231269237234717, 0.01432884019655837, 0.0010433226732261898,
@@ -46,48 +49,48 @@ def erf_float32(x):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def forward_float32(a, out, cdf):
-    """out = a·Φ(a), cdf = Φ(a), for flat float32 arrays."""
+def forward_float32(a, out, cdf, keep_cdf):
+    """out = a·Φ(a), and cdf = Φ(a) if ``keep_cdf``, for flat float32 arrays."""
     for i in numba.prange(a.size):
         x = a[i]
         phi = _HALF + _HALF * erf_float32(x * _INV_SQRT2_32)
-        cdf[i] = phi
+        if keep_cdf:  # the same for every i: LLVM compiles the loop twice, with and without the store
+            cdf[i] = phi
         out[i] = x * phi
 
 
 @numba.njit(cache=True, error_model="numpy")
-def forward_float64(a, out, cdf):
-    """out = a·Φ(a), cdf = Φ(a) = ½·erfc(-a/√2), for flat float64 arrays."""
+def forward_float64(a, out, cdf, keep_cdf):
+    """out = a·Φ(a), and cdf = Φ(a) = ½·erfc(-a/√2) if ``keep_cdf``, for flat float64 arrays."""
     for i in numba.prange(a.size):
         x = a[i]
         phi = 0.5 * math.erfc(-x * _INV_SQRT2)
-        cdf[i] = phi
+        if keep_cdf:
+            cdf[i] = phi
         out[i] = x * phi
 
 
-@numba.njit(cache=True, error_model="numpy")
-def half_square_negated(a, out):
+@numba.njit(cache=True, error_model="numpy", fastmath=FUSED_MULTIPLY_ADD)
+def backward(grad, a, cdf, out):
+    """out = grad·(Φ + a·exp(-a²/2)/√(2π))."""
+    half, inv_sqrt_2pi = a.dtype.type(0.5), a.dtype.type(_INV_SQRT_2PI)  # constants in the input's precision
     for i in numba.prange(a.size):
-        out[i] = -0.5 * a[i] * a[i]
+        x = a[i]
+        out[i] = grad[i] * (cdf[i] + x * exp(-half * x * x) * inv_sqrt_2pi)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def combine_backward(grad, a, cdf, exp_term, out):
-    """out = grad·(Φ + a·exp(-a²/2)/√(2π)), with exp_term = exp(-a²/2) from NumPy."""
-    for i in numba.prange(a.size):
-        out[i] = grad[i] * (cdf[i] + a[i] * exp_term[i] * _INV_SQRT_2PI)
-
-
-def gelu(a):
-    """(a·Φ(a), Φ(a)) for a float32 or float64 array (a CuPy one runs ``kernels/cuda/gelu.py``)."""
+def gelu(a, keep_cdf=True):
+    """(a·Φ(a), Φ(a)) for a float32 or float64 array (a CuPy one runs ``kernels/cuda/gelu.py``); without
+    ``keep_cdf``, (a·Φ(a), None)."""
     if on_gpu(a):
         from .cuda import gelu as twin
 
         return twin.gelu(cupy(), a)
     flat = np.ascontiguousarray(a).reshape(-1)
-    out, cdf = np.empty_like(flat), np.empty_like(flat)
-    (forward_float32 if flat.dtype == np.float32 else forward_float64)(flat, out, cdf)
-    return out.reshape(a.shape), cdf.reshape(a.shape)
+    out = np.empty_like(flat)
+    cdf = np.empty_like(flat) if keep_cdf else out  # not written to without keep_cdf
+    (forward_float32 if flat.dtype == np.float32 else forward_float64)(flat, out, cdf, keep_cdf)
+    return out.reshape(a.shape), cdf.reshape(a.shape) if keep_cdf else None
 
 
 def gelu_backward(grad, a, cdf):
@@ -98,9 +101,6 @@ def gelu_backward(grad, a, cdf):
         return twin.gelu_backward(cupy(), grad, a, cdf)
     flat = np.ascontiguousarray(a).reshape(-1)
     grad = np.ascontiguousarray(np.broadcast_to(grad, a.shape)).reshape(-1)
-    exp_term = np.empty_like(flat)
-    half_square_negated(flat, exp_term)
-    np.exp(exp_term, out=exp_term)
     out = np.empty_like(flat)
-    combine_backward(grad, flat, np.ascontiguousarray(cdf).reshape(-1), exp_term, out)
+    backward(grad, flat, np.ascontiguousarray(cdf).reshape(-1), out)
     return out.reshape(a.shape)

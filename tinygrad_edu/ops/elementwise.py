@@ -344,7 +344,7 @@ class Gelu(Op):
         if kernels.applies(xp, a):  # the same Φ in one compiled pass: kernels/gelu.py
             from ..kernels import gelu as gelu_kernel
 
-            out, cdf = gelu_kernel.gelu(a)
+            out, cdf = gelu_kernel.gelu(a, keep_cdf=ctx.needs_input_grad[0])
             ctx.save_for_backward(a, cdf)
             return out
         if a.dtype == xp.float64:

@@ -191,7 +191,7 @@ class CrossEntropy(Op):
                 f"cross_entropy: target {bad} is out of range for {classes} classes "
                 f"(targets must be in [0, {classes - 1}] or equal ignore_index={ignore_index})"
             ))  # fmt: skip
-        ctx.kernel = bool(n) and kernels.applies(xp, x)
+        ctx.kernel = bool(x.size) and kernels.applies(xp, x)  # rows, and classes to take a maximum of
         if ctx.kernel:  # loss and softmax in one pass per row: kernels/cross_entropy.py
             from ..kernels import cross_entropy as cross_entropy_kernel
 
