@@ -2,8 +2,11 @@
 
 Backward, with x̂ = (x - μ)·r and g = grad·w: dx = r·(g - mean(g) - x̂·mean(g·x̂)), dw = Σ_rows grad·x̂,
 db = Σ_rows grad. Forward saves μ and r per row (two numbers a row, not a copy of x̂); backward recomputes x̂
-from x. Sums run in float64 registers for float32 inputs. Rows are split into one chunk per thread; each
-chunk adds its share of dw and db into its own row of a partial sum, added up at the end (no races).
+from x. Sums run in float64 registers for float32 inputs; the per-element arithmetic runs in the input's
+precision, with μ and r rounded to it once per row (twice as many numbers per vector instruction, and no
+conversions: forward 60 → 36 µs, backward 87 → 48 µs on the baby's (768, 128); the tests allow for float32's
+rounding of dx's terms). Rows are split into one chunk per thread; each chunk adds its share of dw and db into
+its own row of a partial sum, added up at the end (no races).
 
 The reference is ``ops/nn_ops.py``'s ``LayerNorm``.
 """
@@ -32,8 +35,9 @@ def forward(x, weight, bias, eps, out, mean, rstd):
             d = x[r, j] - mu
             squares += d * d
         rs = 1.0 / math.sqrt(squares / n + eps)
+        mu_x, rs_x = x.dtype.type(mu), x.dtype.type(rs)
         for j in range(n):
-            out[r, j] = (x[r, j] - mu) * rs * weight[j] + bias[j]
+            out[r, j] = (x[r, j] - mu_x) * rs_x * weight[j] + bias[j]
         mean[r] = mu
         rstd[r] = rs
 
@@ -44,7 +48,7 @@ def backward(grad, x, weight, mean, rstd, dx, dw_parts, db_parts):
     chunks = dw_parts.shape[0]
     for c in numba.prange(chunks):
         for r in range(c * rows // chunks, (c + 1) * rows // chunks):
-            mu, rs = mean[r], rstd[r]
+            mu, rs = x.dtype.type(mean[r]), x.dtype.type(rstd[r])
             mean_g = 0.0
             mean_gx = 0.0
             for j in range(n):
@@ -54,11 +58,10 @@ def backward(grad, x, weight, mean, rstd, dx, dw_parts, db_parts):
                 mean_gx += g * xhat
                 dw_parts[c, j] += grad[r, j] * xhat
                 db_parts[c, j] += grad[r, j]
-            mean_g /= n
-            mean_gx /= n
+            mean_g_x, mean_gx_x = x.dtype.type(mean_g / n), x.dtype.type(mean_gx / n)
             for j in range(n):
                 xhat = (x[r, j] - mu) * rs
-                dx[r, j] = rs * (grad[r, j] * weight[j] - mean_g - xhat * mean_gx)
+                dx[r, j] = rs * (grad[r, j] * weight[j] - mean_g_x - xhat * mean_gx_x)
 
 
 def layer_norm(x, weight, bias, eps, normalized_ndim):

@@ -3,7 +3,7 @@ mask computed from the row's position (no -inf tensor).
 
 One compiled pass per row, where the reference takes five array passes: the row's maximum (as an integer
 maximum of ``bits.ordered_key``, which LLVM vectorizes), then exp(x - max) written and summed (``exp.py``'s
-float32 exp, vectorized), then the row scaled by 1/Σ. A row of 64 numbers stays in the L1 cache between its
+float32 exp, vectorized), then the row divided by Σ. A row of 64 numbers stays in the L1 cache between its
 three loops. Sums are in the input's precision, in any order (``fastmath.py``), as PyTorch's CPU softmax sums.
 
 Backward: dx = y·(grad - Σ grad·y), per row. A row of -inf only gives nan, as in PyTorch and the reference
@@ -43,9 +43,8 @@ def forward(x, out, causal, t_q, offset):
             e = exp(x[r, j] - top)
             out[r, j] = e
             total += e
-        scale = 1 / total
         for j in range(last + 1):
-            out[r, j] *= scale
+            out[r, j] /= total  # a division rounds once; a multiplication by 1/total would round twice
         for j in range(last + 1, n):
             out[r, j] = 0
 
