@@ -143,3 +143,27 @@ def test_sorted_index_backward_equals_add_at_with_negative_positions(shape):
     expected = np.zeros((11, 5))
     np.add.at(expected, idx.ravel(), grad.reshape(-1, 5))
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+@given(st.integers(1, 3), st.integers(1, 70), st.integers(1, 40), st.integers(1, 70), st.booleans(), st.integers(0, 99))
+def test_matmul_by_transposed_small_matrices_equals_numpy(batch, m, k, n, copy_taken, seed):
+    """``MatMul`` copies a transposed right-hand stack to row-major for small products (a speed path,
+    ``ops/reduce.py``): the value and both gradients are NumPy's, at sizes on both sides of the threshold."""
+    import tinygrad_edu as tg
+    from tinygrad_edu.ops import reduce
+
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((batch, m, k))
+    b_rows = rng.standard_normal((batch, n, k))
+    if not copy_taken:  # the same product, taken past the threshold: no copy
+        m = max(m, reduce.SMALL_PRODUCT // (k * n) + 1)
+        a = rng.standard_normal((batch, m, k))
+    b = b_rows.swapaxes(-1, -2)  # a transposed view, as kᵀ in attention
+    assert (m * k * n <= reduce.SMALL_PRODUCT) == copy_taken
+    ta, tb = tg.tensor(a, requires_grad=True), tg.tensor(b, requires_grad=True)
+    out = ta @ tb
+    upstream = rng.standard_normal(tuple(out.shape))
+    out.backward(tg.tensor(upstream))
+    np.testing.assert_allclose(out.detach().numpy(), a @ b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ta.grad.numpy(), upstream @ b.swapaxes(-1, -2), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(tb.grad.numpy(), a.swapaxes(-1, -2) @ upstream, rtol=1e-12, atol=1e-12)

@@ -293,6 +293,28 @@ def test_softmax_and_cross_entropy_kernels_on_long_rows(n, dtype, causal, seed):
     assert_same(lambda x: F.cross_entropy(x, targets), logits, absolute=softmax_rounding(logits))
 
 
+@examples(25)
+@given(arrays(min_dims=1, max_dims=4), st.integers(0, 3), st.sampled_from([float("-inf"), 0.0, 2.5]), st.data())
+def test_masked_fill_kernel_equals_the_reference(drawn, mask_dims, value, data):
+    """Masks over a's trailing axes (the kernel: repeated over the leading ones, with leading 1s or not) and
+    masks that broadcast otherwise (the reference path), in value and gradient: copies, so bit for bit."""
+    from tinygrad_edu.kernels import masked_fill as masked_fill_kernel
+
+    a, _ = drawn
+    trailing = a.shape[a.ndim - min(mask_dims, a.ndim) :]
+    shape = data.draw(
+        st.sampled_from([trailing, (1,) + trailing, tuple(1 if i % 2 else n for i, n in enumerate(a.shape))])
+    )
+    mask = np.random.default_rng(a.size).random(shape) < 0.4
+    if mask.ndim and data.draw(st.booleans()):  # a slice of a larger mask, as self.mask[:T, :T]
+        mask = np.pad(mask, [(0, 1)] * mask.ndim)[tuple(slice(0, n) for n in mask.shape)]
+    if masked_fill_kernel.repeats_over_leading_axes(a, mask) and a.size:
+        assert masked_fill_kernel.masked_fill(a, mask, value).shape == a.shape
+    fn = lambda x: x.masked_fill(tg.tensor(mask), value)  # noqa: E731
+    for fused, reference in zip(run(fn, [a], True), run(fn, [a], False)):
+        np.testing.assert_array_equal(fused, reference)
+
+
 def test_gelu_forward_without_a_gradient_skips_the_cdf():
     """Evaluation and generation need no Φ for backward: the kernel then writes only the output, the same one."""
     from tinygrad_edu.kernels import gelu as gelu_kernel
@@ -330,6 +352,7 @@ KERNEL_ENTRIES = {
     "cross_entropy": ("cross_entropy", "cross_entropy_backward"),
     "dropout": ("dropout", "dropout_backward"),
     "scatter_add": ("scatter_add_rows",),
+    "masked_fill": ("masked_fill", "masked_fill_backward"),
 }
 
 
@@ -347,6 +370,7 @@ def _hot_ops(dtype):
     F.cross_entropy(logits, tg.tensor([0, 6, 2, -100, 3]), ignore_index=-100).backward()
     F.dropout(leaf(4, 5), p=0.3).sum().backward()
     F.embedding(tg.tensor([1, 3, 1, 0]), weight).pow(2).sum().backward()
+    leaf(2, 3, 4).masked_fill(tg.tensor(np.triu(np.ones((3, 4), bool), 1)), -1.0).pow(2).sum().backward()
 
 
 def _counting(function, calls: dict, key: str):

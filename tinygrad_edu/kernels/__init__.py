@@ -96,7 +96,7 @@ def warm_up() -> None:
         return
     import numpy as np
 
-    from . import adam, cross_entropy, gelu, layer_norm, scatter_add, softmax
+    from . import adam, cross_entropy, gelu, layer_norm, masked_fill, scatter_add, softmax
 
     for dtype in (np.float32, np.float64):
         x = np.linspace(-1, 1, 6, dtype=dtype).reshape(2, 3)
@@ -109,5 +109,6 @@ def warm_up() -> None:
         losses, probs = cross_entropy.cross_entropy(x, np.array([0, 2]), -100)
         cross_entropy.cross_entropy_backward(probs, np.array([0, 2]), -100, np.ones(2, dtype))
         scatter_add.scatter_add_rows(np.zeros((2, 3), dtype), np.array([1, 1]), x)
+        masked_fill.masked_fill_backward(masked_fill.masked_fill(x, x > 0, -np.inf), x > 0)
         p, g, m, v = (np.ones(3, dtype) for _ in range(4))
         adam.adam_step(p, g, m, v, lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.0, decoupled=True, t=1)
