@@ -46,4 +46,3 @@ def _filled(a, mask, value):
     out = np.empty_like(x)
     fill_rows(x, np.ascontiguousarray(mask).reshape(n), a.dtype.type(value), out)
     return out.reshape(a.shape)
-
