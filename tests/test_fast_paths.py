@@ -167,3 +167,39 @@ def test_matmul_by_transposed_small_matrices_equals_numpy(batch, m, k, n, copy_t
     np.testing.assert_allclose(out.detach().numpy(), a @ b, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(ta.grad.numpy(), upstream @ b.swapaxes(-1, -2), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(tb.grad.numpy(), a.swapaxes(-1, -2) @ upstream, rtol=1e-12, atol=1e-12)
+
+
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=4), st.integers(0, 2), st.data())
+def test_split_as_one_op_equals_slicing_each_piece(sizes, axis, data):
+    """``Tensor.split`` records one op whose backward concatenates the pieces' gradients; the plain way, one
+    slice per piece, is the oracle: the same gradient when every piece is used, when some are not (those parts
+    are zero), and differentiated again (create_graph)."""
+    import tinygrad_edu as tg
+
+    shape = [3, 2, 2]
+    shape[axis] = sum(sizes)
+    base = np.random.default_rng(sum(sizes)).standard_normal(shape)
+    used = data.draw(st.lists(st.booleans(), min_size=len(sizes), max_size=len(sizes)).filter(any))
+    weights = [np.random.default_rng(i).standard_normal() for i in range(len(sizes))]
+
+    def loss(pieces):
+        return sum((p * p * p).sum() * w for p, w, u in zip(pieces, weights, used) if u)
+
+    def sliced(x):
+        out, start = [], 0
+        for size in sizes:
+            index = [slice(None)] * 3
+            index[axis] = slice(start, start + size)
+            out.append(x[tuple(index)])
+            start += size
+        return out
+
+    x, y = tg.tensor(base, requires_grad=True), tg.tensor(base, requires_grad=True)
+    pieces = x.split(sizes, dim=axis)
+    assert pieces[0]._ctx is not None and type(pieces[0]._ctx).__name__ == "Split"
+    (gx,) = tg.autograd.grad(loss(pieces), [x], create_graph=True)
+    (gy,) = tg.autograd.grad(loss(sliced(y)), [y], create_graph=True)
+    np.testing.assert_allclose(gx.detach().numpy(), gy.detach().numpy(), rtol=1e-12, atol=1e-12)
+    gx.sum().backward()
+    gy.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-12, atol=1e-12)

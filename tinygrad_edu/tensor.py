@@ -736,6 +736,8 @@ class Tensor:
             if isinstance(split_size, int)
             else list(split_size)
         )
+        if self.requires_grad and is_grad_enabled():  # one op, whose backward concatenates the pieces' gradients
+            return apply(movement.Split, self, sizes=tuple(sizes), axis=axis)
         pieces, start = [], 0
         for size in sizes:
             index = [slice(None)] * self._data.ndim

@@ -207,6 +207,32 @@ class Cat(Op):
         return tuple(grads)
 
 
+class Split(Op):
+    """split(a) into consecutive pieces along an axis: d pieceᵢ/da = 1 on pieceᵢ's slice of a, so backward
+    concatenates the pieces' gradients (one array, where a backward per piece would each fill a zero copy of a
+    and the engine would then add those up)"""
+
+    @staticmethod
+    def forward(ctx, a, *, sizes, axis):
+        ctx.axis, ctx.in_shape, ctx.slices, start = axis, a.shape, [], 0
+        for size in sizes:
+            ctx.slices.append((slice(None),) * axis + (slice(start, start + size),))
+            start += size
+        return tuple(a[index] for index in ctx.slices)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        if all(g is not None for g in grads):
+            return ctx.run(Cat, *grads, dim=ctx.axis)
+        # a piece that got no gradient (unused): the others land on their slices of zeros, as indexing's backward
+        total = None
+        for grad, index in zip(grads, ctx.slices):
+            if grad is not None:
+                part = ctx.run(ScatterAdd, grad, shape=ctx.in_shape, index=index, accumulate=False)
+                total = part if total is None else total + part
+        return total
+
+
 class Stack(Op):
     """d stack(a₁..aₙ)/daᵢ = 1 on the i-th slice of the new axis"""
 
