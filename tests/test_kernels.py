@@ -315,6 +315,32 @@ def test_masked_fill_kernel_equals_the_reference(drawn, mask_dims, value, data):
         np.testing.assert_array_equal(fused, reference)
 
 
+@examples(25)
+@given(arrays(min_dims=1), st.integers(1, 6), st.booleans(), st.data())
+def test_linear_with_the_bias_added_by_blas_equals_the_reference(drawn, out_features, weight_transposed, data):
+    """kernels/addmm.py: one GEMM with β = 1 on rows already holding the bias; x of any layout, a weight that is a
+    transposed view or not, float32 and float64."""
+    a, _ = drawn
+    rng = np.random.default_rng(out_features)
+    k = a.shape[-1]
+    weight = rng.standard_normal((k, out_features)).astype(a.dtype).T if weight_transposed else None
+    weight = rng.standard_normal((out_features, k)).astype(a.dtype) if weight is None else weight
+    bias = rng.standard_normal(out_features).astype(a.dtype)
+    assert_same(lambda x, w, b: F.linear(x, w, b), a, weight, bias)
+
+
+def test_linear_without_numpys_openblas_adds_the_bias_itself(monkeypatch):
+    """Where NumPy's own OpenBLAS is not found, linear is x @ Wᵀ then += b: the same values."""
+    from tinygrad_edu.kernels import addmm
+
+    rng = np.random.default_rng(0)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((4, 3, 8), (5, 8), (5,)))
+    with_blas = F.linear(tg.tensor(x), tg.tensor(w), tg.tensor(b)).numpy()
+    monkeypatch.setattr(addmm, "_gemms", lambda: {})
+    assert not addmm.available(x, w, b)
+    np.testing.assert_allclose(F.linear(tg.tensor(x), tg.tensor(w), tg.tensor(b)).numpy(), with_blas, rtol=1e-6)
+
+
 def test_gelu_forward_without_a_gradient_skips_the_cdf():
     """Evaluation and generation need no Φ for backward: the kernel then writes only the output, the same one."""
     from tinygrad_edu.kernels import gelu as gelu_kernel
@@ -353,6 +379,7 @@ KERNEL_ENTRIES = {
     "dropout": ("dropout", "dropout_backward"),
     "scatter_add": ("scatter_add_rows",),
     "masked_fill": ("masked_fill", "masked_fill_backward"),
+    "addmm": ("linear",),  # forward only: linear's backward is three plain products
 }
 
 
@@ -371,6 +398,7 @@ def _hot_ops(dtype):
     F.dropout(leaf(4, 5), p=0.3).sum().backward()
     F.embedding(tg.tensor([1, 3, 1, 0]), weight).pow(2).sum().backward()
     leaf(2, 3, 4).masked_fill(tg.tensor(np.triu(np.ones((3, 4), bool), 1)), -1.0).pow(2).sum().backward()
+    F.linear(leaf(2, 3, 4), leaf(5, 4), leaf(5)).pow(2).sum().backward()
 
 
 def _counting(function, calls: dict, key: str):

@@ -17,6 +17,14 @@ from .movement import ScatterAdd, check_range
 from .op import Op
 
 
+def _blas_adds_bias(xp, *arrays) -> bool:
+    if xp.__name__ != "numpy" or not kernels.applies(xp, *arrays):
+        return False
+    from ..kernels import addmm
+
+    return addmm.available(*arrays)
+
+
 class Linear(Op):
     """y = x Wᵀ + b: dy/dx = grad W, dy/dW = gradᵀ x, dy/db = Σ grad over all rows"""
 
@@ -29,9 +37,14 @@ class Linear(Op):
             )
         # all leading axes as one: a single 2-D GEMM is what BLAS (and cuBLAS) run fastest
         rows = x.reshape(-1, x.shape[-1])
-        out = rows @ weight.T
-        if bias is not None:
-            out += bias
+        if bias is not None and rows.size and weight.size and _blas_adds_bias(ctx.xp, rows, weight, bias):
+            from ..kernels import addmm
+
+            out = addmm.linear(rows, weight, bias)  # one GEMM that adds the bias as it writes: kernels/addmm.py
+        else:
+            out = rows @ weight.T
+            if bias is not None:
+                out += bias
         need_x, need_w, _ = ctx.needs_input_grad
         ctx.save_for_backward(x if need_w else None, weight if need_x else None)
         return out.reshape(*x.shape[:-1], weight.shape[0])

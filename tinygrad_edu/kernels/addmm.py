@@ -1,0 +1,80 @@
+"""y = x·Wᵀ + b in one BLAS call, as PyTorch's ``addmm``: the output starts as b in every row, and GEMM adds the
+product to it (C = A·Bᵀ + β·C with β = 1) as it writes each block, where ``x @ W.T`` then ``+= b`` passes over
+the output a second time. On the baby GPT's four products of a layer (768 rows; 128 → 384, 128, 512 and
+512 → 128): 1.69-1.71 ms against 1.88-1.90 with the separate add, and 1.61 for the products without a bias
+(minimum of 400 interleaved calls, two runs).
+
+NumPy has no GEMM with β, so this calls the GEMM of the OpenBLAS that NumPy itself loaded, through ctypes: the
+library NumPy's wheels bundle (scipy-openblas, whose C interface is ``scipy_cblas_sgemm64_`` with 64-bit
+integers). Not SciPy's BLAS: that is a second OpenBLAS with its own thread pool, and the two pools take the
+cores from each other (``benchmarks/NOTES.md`` §9). Where that library is not found (NumPy built on another
+BLAS, or a system without ``/proc/self/maps``), ``available()`` is False and linear keeps ``x @ W.T`` then
+``+= b``: the same values, rounded the same way (one addition of b to each product).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+
+import numpy as np
+
+ROW_MAJOR, NO_TRANSPOSE, TRANSPOSE = 101, 111, 112  # CBLAS's enums
+_INT = ctypes.c_int64
+_PTR = ctypes.c_void_p
+
+
+@functools.cache
+def _gemms():
+    """{dtype: the C function} for float32 and float64, or {} when NumPy's OpenBLAS is not found."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "scipy_openblas64" in line and line.rstrip().endswith(".so")}
+    except OSError:
+        return {}
+    for path in sorted(paths):
+        try:
+            library = ctypes.CDLL(path)
+            functions = {
+                np.dtype(np.float32): library.scipy_cblas_sgemm64_,
+                np.dtype(np.float64): library.scipy_cblas_dgemm64_,
+            }
+        except (OSError, AttributeError):
+            continue
+        for dtype, function in functions.items():
+            scalar = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+            # order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc
+            function.argtypes = [ctypes.c_int] * 3 + [_INT] * 3 + [scalar, _PTR, _INT, _PTR, _INT, scalar, _PTR, _INT]
+            function.restype = None
+        return functions
+    return {}
+
+
+def available(*arrays) -> bool:
+    """Whether ``linear`` may take these NumPy arrays: float32 or float64 alike, and NumPy's OpenBLAS found."""
+    return arrays[0].dtype in _gemms() and all(a.dtype == arrays[0].dtype for a in arrays)
+
+
+def linear(rows, weight, bias):
+    """rows·weightᵀ + bias for (m, k) rows, an (n, k) weight and an (n,) bias, all of one float dtype, m·n·k > 0."""
+    rows, weight = np.ascontiguousarray(rows), np.ascontiguousarray(weight)
+    (m, k), n = rows.shape, weight.shape[0]
+    out = np.empty((m, n), rows.dtype)
+    out[...] = bias
+    _gemms()[rows.dtype](
+        ROW_MAJOR,
+        NO_TRANSPOSE,
+        TRANSPOSE,
+        m,
+        n,
+        k,
+        1.0,
+        rows.ctypes.data,
+        k,
+        weight.ctypes.data,
+        k,
+        1.0,
+        out.ctypes.data,
+        n,
+    )
+    return out
