@@ -337,7 +337,7 @@ def test_linear_without_numpys_openblas_adds_the_bias_itself(monkeypatch):
     x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((4, 3, 8), (5, 8), (5,)))
     with_blas = F.linear(tg.tensor(x), tg.tensor(w), tg.tensor(b)).numpy()
     monkeypatch.setattr(addmm, "_gemms", lambda: {})
-    assert not addmm.available(x, w, b)
+    assert not addmm.available(x.dtype)
     np.testing.assert_allclose(F.linear(tg.tensor(x), tg.tensor(w), tg.tensor(b)).numpy(), with_blas, rtol=1e-6)
 
 

@@ -18,11 +18,12 @@ from .op import Op
 
 
 def _blas_adds_bias(xp, *arrays) -> bool:
+    """NumPy arrays of one float dtype (``kernels.applies``) that kernels/addmm.py's GEMM takes."""
     if xp.__name__ != "numpy" or not kernels.applies(xp, *arrays):
         return False
     from ..kernels import addmm
 
-    return addmm.available(*arrays)
+    return addmm.available(arrays[0].dtype)
 
 
 class Linear(Op):

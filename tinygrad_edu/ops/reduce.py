@@ -98,15 +98,16 @@ class AmaxAlong(Op):
         return ctx.xp.where(a == out, grad.reshape(out.shape) / ties, 0)
 
 
-# A stack of small products by transposed (column-major) right-hand matrices, as attention's q @ kᵀ, runs faster
-# in OpenBLAS after copying them to row-major: 48 products of 64×32 by 32×64 (the baby GPT's) 212 → 172 µs, the
-# copy included. From 128×64 by 64×128 up, the copy costs more than it saves (benchmarks/NOTES.md §12).
+# Small products by transposed (column-major) right-hand matrices, as attention's q @ kᵀ, run faster in OpenBLAS
+# after copying those to row-major: 48 products of 64×32 by 32×64 (the baby GPT's) 212 → 172 µs, the copy
+# included; one such product 6.1 → 5.5 µs. From 128×64 by 64×128 up, the copy costs more than it saves
+# (benchmarks/NOTES.md §12).
 SMALL_PRODUCT = 2**19  # m·k·n of one product, at most
 
 
 def _row_major_if_small(a, b):
-    """``b``, copied to row-major if it is a NumPy stack of transposed matrices and ``a @ b`` multiplies small
-    matrices (see above); otherwise ``b`` itself."""
+    """``b``, copied to row-major if it is a NumPy matrix (or stack) stored transposed and ``a @ b`` multiplies
+    small matrices (see above); otherwise ``b`` itself."""
     if type(b) is not numpy.ndarray or a.ndim < 2 or b.ndim < 2 or b.strides[-2] != b.itemsize:
         return b
     if b.shape[-1] == 1 or a.shape[-2] * b.shape[-2] * b.shape[-1] > SMALL_PRODUCT:
