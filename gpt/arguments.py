@@ -20,20 +20,31 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def add_argument(self, *names, **kwargs):
-        spellings = []
-        for name in names:
-            spellings.append(name)
-            if name.startswith("--"):
-                for other in ("--" + name[2:].replace("-", "_"), "--" + name[2:].replace("_", "-")):
-                    if other not in names and other not in spellings:
-                        spellings.append(other)
-        if names and names[0].startswith("--") and "dest" not in kwargs:
-            kwargs["dest"] = names[0][2:].replace("-", "_")
-        return super().add_argument(*spellings, **kwargs)
+        return super().add_argument(*_both_spellings(names, kwargs), **kwargs)
+
+    def add_mutually_exclusive_group(self, **kwargs):
+        group = super().add_mutually_exclusive_group(**kwargs)
+        plain = group.add_argument
+        group.add_argument = lambda *names, **kw: plain(*_both_spellings(names, kw), **kw)
+        return group
 
     def add_subparsers(self, **kwargs):
         kwargs.setdefault("parser_class", ArgumentParser)
         return super().add_subparsers(**kwargs)
+
+
+def _both_spellings(names: tuple, kwargs: dict) -> list[str]:
+    """``names`` with the other spelling of each long flag added; sets ``dest`` from the first (in ``kwargs``)."""
+    spellings = []
+    for name in names:
+        spellings.append(name)
+        if name.startswith("--"):
+            for other in ("--" + name[2:].replace("-", "_"), "--" + name[2:].replace("_", "-")):
+                if other not in names and other not in spellings:
+                    spellings.append(other)
+    if names and names[0].startswith("--") and "dest" not in kwargs:
+        kwargs["dest"] = names[0][2:].replace("-", "_")
+    return spellings
 
 
 def first_line(doc: str | None) -> str:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import math
 import sys
+from pathlib import Path
 
-from . import attention, explore, quantize
+from . import attention, explore, files, quantize, signals
 from .arguments import ArgumentParser, first_line
-from .config import MODEL_FIELDS, PRESETS, TRAIN_FIELDS, build_config, parse_value
+from .config import MODEL_FIELDS, PRESETS, TRAIN_FIELDS, ConfigError, build_config, parse_value
+from .signals import TrainingStopped
 
 EXPERIMENTS = {
     "ablation": "gpt.experiments.ablation",
@@ -45,13 +48,34 @@ def _parser() -> ArgumentParser:
     text.add_argument("--vocab-size", type=int, help="BPE vocabulary size, e.g. 512")
 
     train = commands.add_parser("train", help="train a GPT, then print a sample")
-    train.add_argument("--preset", choices=sorted(PRESETS), default="baby", help="starting configuration")
     train.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="starting configuration (default baby; with --resume, the run's own settings are the start)",
+    )
+    start = train.add_mutually_exclusive_group()  # continue the run in OUT_DIR, or move it aside: one or neither
+    start.add_argument(
         "--resume",
         action="store_true",
         help="continue from OUT_DIR/ckpt.npz, exactly as if never stopped; a finished run says so and exits 0; "
         "with a larger --max-iters it trains on, its learning rate following from there the schedule of the "
         "longer run",
+    )
+    start.add_argument(
+        "--replace-run",
+        action="store_true",
+        help="start over in an OUT_DIR that holds a run: its files are moved into OUT_DIR/replaced-<time>/",
+    )
+    train.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="with --resume, load a checkpoint that carries no sha256 over its header (written by an older gpt)",
+    )
+    train.add_argument(
+        "--allow-changes",
+        action="store_true",
+        help="with --resume, let the run go on with settings other than its own (the log records the changes)",
     )
     for name, spec in {**MODEL_FIELDS, **TRAIN_FIELDS}.items():  # every config field overrides the preset's
         if name != "vocab_size":  # it comes from the dataset
@@ -62,9 +86,13 @@ def _parser() -> ArgumentParser:
     sample.add_argument("--out-dir", default="out/baby", help="the training run's directory")
     sample.add_argument("--prompt", default="\n", help="text to continue (its characters must be in the vocabulary)")
     sample.add_argument("--max-new-tokens", type=_positive_int, default=500)
-    sample.add_argument("--temperature", type=float, default=0.8)
-    sample.add_argument("--top-k", type=int, default=200, help="sample among the k likeliest tokens (0: all)")
-    sample.add_argument("--seed", type=int, default=1, help="the first sample's seed; the k-th uses seed + k")
+    sample.add_argument("--temperature", type=_positive_float, default=0.8, help="> 0; lower is more conservative")
+    sample.add_argument(
+        "--top-k", type=_top_k, default=200, help="sample among the k likeliest tokens (k >= 1; 'all': no cut)"
+    )
+    sample.add_argument(
+        "--seed", type=_seed, default=1, help="the first sample's seed; the k-th uses seed + k (torch's range)"
+    )
     sample.add_argument("--num-samples", type=_positive_int, default=1, help="how many samples, one after another")
     sample.add_argument(
         "--window",
@@ -95,10 +123,45 @@ def _parser() -> ArgumentParser:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects an integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _top_k(text: str) -> int | None:
+    if text.lower() in ("all", "none"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects an integer >= 1 or 'all', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (or 'all' for no cut), got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects an integer, got {text!r}") from None
+    if not -(2**63) <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"must be in [-2**63, 2**64) as torch.manual_seed takes, got {value}")
+    return value % 2**64
 
 
 def _metavar(spec) -> str:
@@ -117,27 +180,48 @@ def main(argv: list[str] | None = None) -> int:
     if raw[:1] == ["bench"]:  # everything after `bench` is the benchmarks' own command line, --help included
         return _bench(raw[1:])
     args = _parser().parse_args(raw)
-    try:
-        if args.command == "prepare":
-            return _prepare(args)
-        if args.command == "train":
-            return _train(args)
-        if args.command == "sample":
-            return _sample(args)
-        if args.command == "attention":
-            return attention.run(args)
-        if args.command == "explore":
-            return explore.run(args)
-        if args.command == "quantize":
-            return quantize.run(args)
-        if args.command == "experiment":
-            return importlib.import_module(EXPERIMENTS[args.experiment]).run(
-                args, raw[raw.index(args.experiment) + 1 :]
-            )
-        return _bench(args.arguments)
-    except (FileNotFoundError, ValueError, RuntimeError, MemoryError) as exc:
-        print(f"gpt {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+    with signals.one_line_exits(), signals.pipe_safe_stdout():
+        try:
+            return _run(args, raw)
+        except signals.ReaderGone:  # `gpt sample | head`: the reader has what it wanted
+            return signals.EXIT_BROKEN_PIPE
+        except TrainingStopped as exc:
+            print(f"gpt {args.command}: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except signals.Terminated as exc:
+            print(f"gpt {args.command}: stopped by {exc}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print(f"gpt {args.command}: interrupted", file=sys.stderr)
+            return 130
+        except ConfigError as exc:  # a flag outside its domain: a usage error, as argparse reports its own
+            flag = f"--{exc.field.replace('_', '-')}: " if exc.field else ""
+            print(f"gpt {args.command}: error: {flag}{exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:  # a full disk, a folder that cannot be written, a busy port: one line
+            print(f"gpt {args.command}: error: {files.os_error_message(exc)}", file=sys.stderr)
+            return 1
+        except (ValueError, RuntimeError, MemoryError) as exc:
+            print(f"gpt {args.command}: error: {exc}", file=sys.stderr)
+            return 1
+
+
+def _run(args, raw: list[str]) -> int:
+    if args.command == "prepare":
+        return _prepare(args)
+    if args.command == "train":
+        return _train(args)
+    if args.command == "sample":
+        return _sample(args)
+    if args.command == "attention":
+        return attention.run(args)
+    if args.command == "explore":
+        return explore.run(args)
+    if args.command == "quantize":
+        return quantize.run(args)
+    if args.command == "experiment":
+        return importlib.import_module(EXPERIMENTS[args.experiment]).run(args, raw[raw.index(args.experiment) + 1 :])
+    return _bench(args.arguments)
 
 
 def _bench(arguments: list[str]) -> int:
@@ -182,15 +266,33 @@ def _train(args) -> int:
     from . import distributed
 
     world = distributed.world()  # under mpiexec, this process is one rank of a data-parallel run
-    run = build_config(args.preset, _overrides(args))
-    return distributed.run_ranks(world, "train", lambda: _train_rank(run, args.resume, world))
+    overrides = _overrides(args)
+    if args.resume:  # the run's own settings, then what the command line changes (train() refuses changes)
+        resumed = lambda: build_config(None, {**_saved_settings(args, overrides, world), **overrides})  # noqa: E731
+        return distributed.run_ranks(world, "train", lambda: _train_rank(resumed(), args, world))
+    run = build_config(args.preset or "baby", overrides)
+    return distributed.run_ranks(world, "train", lambda: _train_rank(run, args, world))
 
 
-def _train_rank(run, resume: bool, world) -> int:
+def _saved_settings(args, overrides: dict, world) -> dict:
+    """The model and training settings stored in the checkpoint that --resume continues (rank 0 reads it)."""
+    from . import checkpoint as ckpt
+
+    build_config(args.preset, overrides)  # the flags given are checked first, as for a new run
+    out_dir = overrides.get("out_dir") or PRESETS[args.preset or "baby"]["out_dir"]
+    header = None
+    if world.is_main:
+        header, _ = ckpt.read_checkpoint(Path(out_dir) / ckpt.FILENAME, allow_unverified=args.allow_unverified)
+    header = world.broadcast(header)
+    model = {k: v for k, v in header["model_config"].items() if k != "vocab_size"}
+    return {**model, **header["train_config"]}
+
+
+def _train_rank(run, args, world) -> int:
     from .sample import generate_text
     from .train import train
 
-    result = train(run, resume=resume, world=world)
+    result = train(run, resume=args.resume, replace_run=args.replace_run, allow_changes=args.allow_changes, world=world)
     if result.already_complete or not world.is_main:
         return 0
     skipped = f"; {result.skipped_steps} updates skipped (non-finite)" if result.skipped_steps else ""
@@ -198,7 +300,7 @@ def _train_rank(run, resume: bool, world) -> int:
         f"done: {result.iterations} iterations in {result.elapsed_s:.1f}s; train loss {result.train_loss:.4f}, "
         f"val loss {result.val_loss:.4f}{skipped}; checkpoint in {result.out_dir}"
     )
-    if run.train.sample_chars:
+    if run.train.sample_chars and not signals.stdout_reader_gone():
         print("-" * 80)
         print(
             generate_text(
@@ -213,6 +315,14 @@ def _train_rank(run, resume: bool, world) -> int:
             )
         )
     return 0
+
+
+def _write_or_stop(piece: str) -> None:
+    """Print a piece of a sample as it comes; once nobody reads stdout, stop sampling."""
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+    if signals.stdout_reader_gone():
+        raise signals.ReaderGone
 
 
 def _sample(args) -> int:
@@ -231,10 +341,10 @@ def _sample(args) -> int:
             args.prompt,
             args.max_new_tokens,
             args.temperature,
-            args.top_k if args.top_k and args.top_k > 0 else None,
-            args.seed + k,
+            args.top_k,
+            (args.seed + k) % 2**64,
             args.device,
-            stream=lambda piece: (sys.stdout.write(piece), sys.stdout.flush()),
+            stream=_write_or_stop,
             window=args.window,
         )
     print(flush=True)  # before the figure on stderr, so that a terminal shows them in order

@@ -8,9 +8,19 @@ line overrides (``--n_layer 2``) go to whichever dataclass has that field.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 
 from .model import GPTConfig
+
+
+class ConfigError(ValueError):
+    """A config value outside its domain; ``field`` names it, so the command line can name its flag."""
+
+    def __init__(self, field_name: str | None, message: str):
+        super().__init__(message)
+        self.field = field_name
 
 
 @dataclass
@@ -47,18 +57,57 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        positive = ("batch_size", "gradient_accumulation_steps", "eval_interval", "eval_iters", "log_interval")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_iters < 0 or self.warmup_iters < 0:
-            raise ValueError("max_iters and warmup_iters must be >= 0")
+        _check_types(self)
+        at_least = {
+            "batch_size": 1,
+            "gradient_accumulation_steps": 1,
+            "eval_interval": 1,
+            "eval_iters": 1,
+            "log_interval": 1,
+            "max_iters": 0,
+            "warmup_iters": 0,
+            "lr_decay_iters": 0,
+            "sample_chars": 0,
+        }
+        for name, low in at_least.items():
+            if getattr(self, name) < low:
+                raise ConfigError(name, f"{name} must be >= {low}, got {getattr(self, name)}")
+        for name in ("learning_rate", "min_lr", "weight_decay", "beta1", "beta2"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(name, f"{name} must be a finite number, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise ConfigError("learning_rate", f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 <= self.min_lr <= self.learning_rate:
+            raise ConfigError(
+                "min_lr",
+                f"min_lr must be in [0, learning_rate = {self.learning_rate}] (the schedule decays to it), "
+                f"got {self.min_lr}",
+            )
+        if self.lr_decay_iters and self.lr_decay_iters < self.warmup_iters:
+            raise ConfigError(
+                "lr_decay_iters",
+                f"lr_decay_iters must be 0 (decay over max_iters) or >= warmup_iters ({self.warmup_iters}), "
+                f"got {self.lr_decay_iters}",
+            )
+        if self.weight_decay < 0:
+            raise ConfigError("weight_decay", f"weight_decay must be >= 0, got {self.weight_decay}")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(name, f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if math.isnan(self.grad_clip) or self.grad_clip < 0:
+            raise ConfigError("grad_clip", f"grad_clip must be >= 0 (0 turns clipping off), got {self.grad_clip}")
+        if not -(2**63) <= self.seed < 2**64:  # torch.manual_seed's range
+            raise ConfigError("seed", f"seed must be an integer in [-2**63, 2**64), got {self.seed}")
+        self.seed %= 2**64  # a negative seed means its two's complement, as in torch.manual_seed
+        for name in ("dataset", "out_dir"):
+            if getattr(self, name).strip() == "":
+                raise ConfigError(name, f"{name} is empty: name a {'dataset' if name == 'dataset' else 'folder'}")
+        if self.data_dir is not None and self.data_dir.strip() == "":
+            raise ConfigError("data_dir", "data_dir is empty: leave it out for the default, or name a folder")
         if self.on_nonfinite not in ("stop", "skip"):
-            raise ValueError(f"on_nonfinite must be 'stop' or 'skip', got {self.on_nonfinite!r}")
+            raise ConfigError("on_nonfinite", f"on_nonfinite must be 'stop' or 'skip', got {self.on_nonfinite!r}")
         if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        if self.learning_rate <= 0 or self.min_lr < 0:
-            raise ValueError("learning_rate must be > 0 and min_lr >= 0")
+            raise ConfigError("dtype", f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -91,6 +140,30 @@ PRESETS: dict[str, dict] = {
     for i, name in enumerate(PRESET_NAMES)
 }
 
+
+def _check_types(config) -> None:
+    """Each field holds its annotated type: an int where ``int`` is written (a bool is not one), a number where
+    ``float`` is, a string where ``str`` is (``None`` where the annotation allows it)."""
+    for spec in dataclasses.fields(config):
+        value, kind = getattr(config, spec.name), str(spec.type)
+        if value is None and "None" in kind:
+            continue
+        if kind.startswith("int"):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind.startswith("float"):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif kind.startswith("bool"):
+            ok = isinstance(value, bool)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            expected = kind.split(" ")[0]
+            raise ConfigError(spec.name, f"{spec.name} must be {expected}, got {value!r} ({type(value).__name__})")
+    for spec in dataclasses.fields(config):
+        if str(spec.type).startswith("float") and isinstance(getattr(config, spec.name), int):
+            setattr(config, spec.name, float(getattr(config, spec.name)))
+
+
 MODEL_FIELDS = {f.name: f for f in dataclasses.fields(GPTConfig)}
 TRAIN_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
@@ -120,6 +193,11 @@ def build_config(preset: str | None = None, overrides: dict | None = None) -> Ru
     if "vocab_size" in values:
         raise ValueError("vocab_size comes from the dataset's vocabulary and cannot be overridden")
     model = {k: v for k, v in values.items() if k in MODEL_FIELDS}
+    try:
+        GPTConfig(**model)  # checked now, before any work (the vocabulary size comes later, from the dataset)
+    except ValueError as exc:
+        named = re.match(r"GPTConfig[.:] ?(\w+)", str(exc))
+        raise ConfigError(named.group(1) if named and named.group(1) in MODEL_FIELDS else None, str(exc)) from None
     train = TrainConfig(**{k: v for k, v in values.items() if k in TRAIN_FIELDS})
     return RunConfig(model=model, train=train)
 

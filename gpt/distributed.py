@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .signals import TrainingStopped
+
 # set by Open MPI's mpiexec, MPICH's (hydra) and PMIx launchers such as srun --mpi=pmix
 LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
 
@@ -305,6 +307,12 @@ def run_ranks(world: World, command: str, body) -> int:
         if world.is_main:
             print(f"gpt {command}: error: {exc}", file=sys.stderr)
         return 1
+    except TrainingStopped as exc:  # every rank stops at the same step (they agree on it first)
+        if world.size == 1:
+            raise
+        if world.is_main:
+            print(f"gpt {command}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - any failure must stop all ranks
         if world.size == 1:
             raise

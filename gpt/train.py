@@ -24,10 +24,12 @@ import tinygrad_edu as torch
 from tinygrad_edu import nn
 
 from . import checkpoint as ckpt
-from . import distributed, memory
+from . import distributed, files, memory
 from .config import RunConfig, TrainConfig
 from .data import CharTokenizer, Dataset, batch_from_offsets, load_dataset, prepare_shakespeare, resolve_dataset_dir
 from .model import GPT, GPTConfig, eval_mode
+from .run_folder import RunFolder, RunFolderError
+from .signals import StopSignals, TrainingStopped
 
 
 @dataclass
@@ -121,9 +123,59 @@ def _load_or_prepare(cfg: TrainConfig) -> Dataset:
     return load_dataset(cfg.dataset, cfg.data_dir)
 
 
-def train(run: RunConfig, *, resume: bool = False, log=print, world: distributed.World | None = None) -> TrainResult:
-    cfg = run.train
+def train(
+    run: RunConfig,
+    *,
+    resume: bool = False,
+    replace_run: bool = False,
+    allow_changes: bool = False,
+    allow_unverified: bool = False,
+    log=print,
+    world: distributed.World | None = None,
+) -> TrainResult:
+    """Train ``run``; ``resume`` continues the run in its out_dir, ``replace_run`` moves an old run there aside
+    first (never deletes it), ``allow_changes`` lets a resumed run change settings (the log records them)."""
     world = world or distributed.world()
+    folder = _claim_run_folder(run.train, resume, replace_run, world, log)
+    try:
+        with StopSignals() as stop:
+            return _train(run, resume, allow_changes, allow_unverified, log, world, stop)
+    finally:
+        if folder is not None:
+            folder.release()
+
+
+def _claim_run_folder(cfg: TrainConfig, resume: bool, replace_run: bool, world, log) -> RunFolder | None:
+    """Rank 0 locks the run folder and checks what it holds; every rank learns the verdict."""
+    if resume and replace_run:
+        raise RunFolderError("--resume continues the run in --out_dir and --replace-run moves it aside: pass one")
+    folder, refusal = None, None
+    if world.is_main:
+        try:
+            folder = RunFolder(cfg.out_dir).claim()
+            found = folder.run_files()
+            if found and not resume:
+                if not replace_run:
+                    folder.release()
+                    raise RunFolderError(
+                        f"{folder.path} already holds a run ({', '.join(p.name for p in found)}): pass --resume to "
+                        "continue it, --replace-run to start over (the old run's files are moved into "
+                        f"{folder.path}/replaced-<time>/, not deleted), or train in another --out_dir"
+                    )
+                log(f"moved the previous run in {folder.path} aside, to {folder.move_aside()}")
+        except RunFolderError as exc:
+            if world.size == 1:
+                raise
+            refusal = str(exc)
+    if world.size > 1:
+        refusal = world.broadcast(refusal)
+        if refusal is not None:
+            raise distributed.DistributedError(refusal)
+    return folder
+
+
+def _train(run: RunConfig, resume: bool, allow_changes: bool, allow_unverified: bool, log, world, stop) -> TrainResult:
+    cfg = run.train
     if not world.is_main:  # rank 0 alone logs, prints and writes
         log = _quiet
         cfg = dataclasses.replace(cfg, progress=False)
@@ -152,18 +204,29 @@ def train(run: RunConfig, *, resume: bool = False, log=print, world: distributed
     torch.manual_seed(cfg.seed)
     model = GPT(model_cfg).to(cfg.device, dtype)  # the same seed: the same initial weights on every rank
     if world.rank:  # ...but each rank's own dropout masks (rank 0 keeps the single-process stream)
-        torch.manual_seed(cfg.seed + world.rank)
+        torch.manual_seed((cfg.seed + world.rank) % 2**64)
     optimizer = configure_optimizer(model, cfg)
     average_gradients = distributed.GradientAverager(model.parameters(), world)
     batch_rng = np.random.default_rng(cfg.seed)  # the same on every rank: each draws the whole batch
     start_iter, elapsed_before, best_val = 0, 0.0, math.inf
+    changes: list[str] = []
 
     ckpt_path = out_dir / ckpt.FILENAME
     if resume:
         # rank 0 reads the file and hands it to the others, so only rank 0's machine needs the run directory
-        header, arrays = world.broadcast(ckpt.read_checkpoint(ckpt_path) if world.is_main else None)
+        read = ckpt.read_checkpoint(ckpt_path, allow_unverified=allow_unverified) if world.is_main else None
+        header, arrays = world.broadcast(read)
+        if header.get("unverified"):
+            log(f"warning: {ckpt_path} was loaded without verifying it (--allow-unverified)")
         _check_world_size(header, world, cfg, ckpt_path)
-        _check_compatible(header, model_cfg, dataset.tokenizer, cfg, ckpt_path)
+        _check_compatible(header, model_cfg, dataset.tokenizer, cfg, ckpt_path, dataset.meta.get("files_sha256"))
+        changes = _changed_settings(header, run.train)
+        if changes and not allow_changes:
+            raise ckpt.CheckpointError(
+                f"--resume would change the run in {out_dir}: {'; '.join(changes)} (checkpoint -> now). Pass the "
+                "run's own settings to continue it exactly, or --allow-changes if the change is meant (the log "
+                "records it)"
+            )
         ckpt.load_model_state(model, arrays, ckpt_path)
         ckpt.load_optimizer_state(optimizer, header, arrays)
         rng = header["rng"]
@@ -173,8 +236,11 @@ def train(run: RunConfig, *, resume: bool = False, log=print, world: distributed
         batch_rng.bit_generator.state = rng["batches"]
         start_iter, elapsed_before = header["iter"], header["elapsed_s"]
         best_val = header.get("best_val_loss", math.inf)
+        evaluated_at_start = header.get("evaluated", True)  # False: stopped by a signal between evaluations
         if world.is_main:
             _truncate_log(out_dir / "log.jsonl", start_iter)  # drop evaluations made after the checkpoint
+            if changes:
+                _append_log(out_dir, {"iter": start_iter, "event": "resumed with changed settings", "changes": changes})
         if start_iter >= cfg.max_iters:
             log(
                 f"{ckpt_path} is already at iteration {start_iter} of max_iters {cfg.max_iters}: the run is complete "
@@ -192,9 +258,8 @@ def train(run: RunConfig, *, resume: bool = False, log=print, world: distributed
                 already_complete=True,
             )
         log(f"resuming from {ckpt_path} at iteration {start_iter}")
-    elif world.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "log.jsonl").unlink(missing_ok=True)
+    else:
+        evaluated_at_start = False
 
     log(
         f"model: {model.num_params() / 1e6:.2f}M parameters (non-embedding), vocab {model_cfg.vocab_size}, "
@@ -217,10 +282,47 @@ def train(run: RunConfig, *, resume: bool = False, log=print, world: distributed
     train_loss = None
     skipped = 0
 
+    last_val = header["val_loss"] if resume else None
+
+    def save(at_iter: int, *, evaluated: bool, elapsed: float) -> None:
+        """Write the checkpoint of the state before iteration ``at_iter`` (rank 0; every rank gives its RNGs)."""
+        engines = world.gather(torch.get_rng_state())  # every rank's dropout stream, for --resume
+        on_cuda = torch.device(cfg.device).type == "cuda"
+        cudas = world.gather(torch.cuda.get_rng_state()) if on_cuda else None
+        if not world.is_main:
+            return
+        meta = {
+            "iter": at_iter,
+            "evaluated": evaluated,  # whether the log already holds iteration at_iter's evaluation
+            "elapsed_s": elapsed,
+            "best_val_loss": best_val,
+            "val_loss": last_val,
+            "model_config": model_cfg.to_dict(),
+            "train_config": cfg.to_dict(),
+            "tokenizer": dataset.tokenizer.to_dict(),
+            "data_sha256": dataset.meta.get("files_sha256"),
+            "code_version": torch.__version__,
+            "world_size": world.size,
+            "rng": {
+                "engine": engines[0],
+                "batches": batch_rng.bit_generator.state,
+                **({"cuda": cudas[0]} if on_cuda else {}),
+                **({"engine_by_rank": engines} if world.size > 1 else {}),
+                **({"cuda_by_rank": cudas} if world.size > 1 and on_cuda else {}),
+            },
+        }
+        try:
+            ckpt.save_checkpoint(ckpt_path, model=model, optimizer=optimizer, meta=meta)
+        except OSError as exc:  # a full disk, a read-only folder: the previous checkpoint is intact
+            raise ckpt.CheckpointError(
+                f"iteration {at_iter}: could not write the checkpoint {ckpt_path} ({exc.strerror or exc}); "
+                f"{'the previous one is kept as it was' if ckpt_path.exists() else 'no checkpoint was written'}"
+            ) from None
+
     for it in range(start_iter, cfg.max_iters + 1):
         lr = learning_rate(it, cfg)
         is_eval = it % cfg.eval_interval == 0 or it == cfg.max_iters
-        if is_eval and not (resume and it == start_iter):
+        if is_eval and not (it == start_iter and evaluated_at_start):
             last = estimate_loss(model, splits, cfg, it, world)
             if not (math.isfinite(last["train"]) and math.isfinite(last["val"])):
                 raise NonFiniteLoss(
@@ -237,44 +339,16 @@ def train(run: RunConfig, *, resume: bool = False, log=print, world: distributed
                 "tokens_per_s": round(tokens_since / max(elapsed - elapsed_before, 1e-9), 1) if it else 0.0,
             }
             if world.is_main:
-                with open(out_dir / "log.jsonl", "a") as f:
-                    f.write(json.dumps(record) + "\n")
+                _append_log(out_dir, record)
             _write(
                 progress,
                 log,
                 f"step {it}: train loss {last['train']:.4f}, val loss {last['val']:.4f}, lr {lr:.2e}, {elapsed:.1f}s",
             )
             best_val = min(best_val, last["val"])
+            last_val = last["val"]
             if cfg.checkpoint:
-                engines = world.gather(torch.get_rng_state())  # every rank's dropout stream, for --resume
-                on_cuda = torch.device(cfg.device).type == "cuda"
-                cudas = world.gather(torch.cuda.get_rng_state()) if on_cuda else None
-            if cfg.checkpoint and world.is_main:
-                meta = {
-                    "iter": it,
-                    "elapsed_s": elapsed,
-                    "best_val_loss": best_val,
-                    "val_loss": last["val"],
-                    "model_config": model_cfg.to_dict(),
-                    "train_config": cfg.to_dict(),
-                    "tokenizer": dataset.tokenizer.to_dict(),
-                    "code_version": torch.__version__,
-                    "world_size": world.size,
-                    "rng": {
-                        "engine": engines[0],
-                        "batches": batch_rng.bit_generator.state,
-                        **({"cuda": cudas[0]} if on_cuda else {}),
-                        **({"engine_by_rank": engines} if world.size > 1 else {}),
-                        **({"cuda_by_rank": cudas} if world.size > 1 and on_cuda else {}),
-                    },
-                }
-                try:
-                    ckpt.save_checkpoint(ckpt_path, model=model, optimizer=optimizer, meta=meta)
-                except OSError as exc:  # a full disk, a read-only folder: the previous checkpoint is intact
-                    raise ckpt.CheckpointError(
-                        f"iteration {it}: could not write the checkpoint {ckpt_path} ({exc.strerror or exc}); "
-                        f"{'the previous one is kept as it was' if ckpt_path.exists() else 'no checkpoint was written'}"
-                    ) from None
+                save(it, evaluated=True, elapsed=elapsed)
         if it == cfg.max_iters:
             break
 
@@ -311,6 +385,15 @@ def train(run: RunConfig, *, resume: bool = False, log=print, world: distributed
                 progress.set_postfix(loss=f"{train_loss:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
         if progress is not None:
             progress.update(1)
+        # a SIGINT or SIGTERM asks the run to stop: after this step, with a checkpoint (under MPI the ranks
+        # agree at a log step, where they meet anyway, so that all stop at the same iteration)
+        if stop.requested and (world.size == 1 or it % cfg.log_interval == 0):
+            if world.size == 1 or world.mean(1.0 if stop.requested else 0.0) > 0:
+                if progress is not None:
+                    progress.close()
+                if cfg.checkpoint:
+                    save(it + 1, evaluated=False, elapsed=elapsed_before + time.perf_counter() - t0)
+                raise TrainingStopped(stop.signal_number, it + 1, ckpt_path if cfg.checkpoint else None)
 
     if progress is not None:
         progress.close()
@@ -349,11 +432,31 @@ def _kept(ckpt_path: Path, cfg: TrainConfig) -> str:
 
 
 def _last_log_row(path: Path) -> dict:
-    rows = [line for line in path.read_text().splitlines() if line] if path.exists() else []
-    return json.loads(rows[-1]) if rows else {}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+    evaluations = [row for row in rows if "train_loss" in row]
+    return evaluations[-1] if evaluations else {}
 
 
-def _check_compatible(header: dict, model_cfg: GPTConfig, tokenizer: CharTokenizer, cfg: TrainConfig, path) -> None:
+def _append_log(out_dir: Path, row: dict) -> None:
+    with open(out_dir / "log.jsonl", "a") as f:  # the run folder is locked: this process alone appends
+        f.write(json.dumps(row) + "\n")
+
+
+# Settings a resumed run may change without changing the run: how long it goes on, what it prints, where
+# its files are. Any other difference makes it another run.
+FREE_ON_RESUME = ("max_iters", "progress", "log_interval", "sample_chars", "out_dir", "data_dir", "checkpoint")
+
+
+def _changed_settings(header: dict, cfg: TrainConfig) -> list[str]:
+    saved = {k: v for k, v in header["train_config"].items() if k not in FREE_ON_RESUME}
+    now = {k: v for k, v in cfg.to_dict().items() if k not in FREE_ON_RESUME}
+    lines = ckpt.config_differences(saved, now)  # "name: saved -> now"
+    return ["--" + line.split(":")[0].replace("_", "-") + ":" + line.split(":", 1)[1] for line in lines]
+
+
+def _check_compatible(
+    header: dict, model_cfg: GPTConfig, tokenizer: CharTokenizer, cfg: TrainConfig, path, tokenizer_files_sha256=None
+) -> None:
     """Refuse to resume a run with another dataset, vocabulary, model config or code version, naming each."""
     saved_dataset = header.get("train_config", {}).get("dataset")
     if saved_dataset is not None and saved_dataset != cfg.dataset:
@@ -373,6 +476,12 @@ def _check_compatible(header: dict, model_cfg: GPTConfig, tokenizer: CharTokeniz
             f"{header['model_config']['vocab_size']} tokens) than the dataset's ({tokenizer.vocab_size} tokens); "
             "use the same dataset to resume"
         )
+    saved_data, data_now = header.get("data_sha256"), tokenizer_files_sha256
+    if saved_data and data_now and saved_data != data_now:
+        raise ckpt.CheckpointError(
+            f"{path} was trained on other data than dataset {cfg.dataset!r} holds now (the token files' sha256 "
+            "differ): it was prepared again from another text; resume with the data it was trained on"
+        )
     diffs = ckpt.config_differences(header["model_config"], model_cfg.to_dict())
     if diffs:
         raise ckpt.CheckpointError(
@@ -383,7 +492,7 @@ def _check_compatible(header: dict, model_cfg: GPTConfig, tokenizer: CharTokeniz
 def _truncate_log(path: Path, last_iter: int) -> None:
     if path.exists():
         lines = [line for line in path.read_text().splitlines() if line and json.loads(line)["iter"] <= last_iter]
-        path.write_text("".join(line + "\n" for line in lines))
+        files.write_text(path, "".join(line + "\n" for line in lines), replaces=("a training log",), what="the log")
 
 
 def _progress_bar(cfg: TrainConfig, start: int):

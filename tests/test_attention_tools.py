@@ -50,6 +50,7 @@ def test_gpt_attention_cli_writes_one_png_per_layer(tmp_path):
 
     model, tok = tiny(), CharTokenizer.from_text(TEXT)
     meta = {
+        "iter": 0,
         "model_config": model.config.to_dict(),
         "train_config": {"dtype": "float32"},
         "vocab": tok.chars,

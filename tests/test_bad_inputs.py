@@ -5,6 +5,9 @@ cases with their messages; ``test_the_readme_lists_every_case`` keeps the two in
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,16 @@ from gpt.model import GPTConfig
 from tinygrad_edu.nn import functional as F
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+CLI_CASE_MODULES = sorted(p.stem for p in Path(__file__).parent.glob("bad_inputs_cli_*.py"))
+
+
+def _load_cases(module: str, name: str) -> list:
+    try:
+        return list(getattr(importlib.import_module(module), name))
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return []
 
 
 def leaf_then_write():
@@ -98,7 +111,66 @@ CLI_CASES = [
     (["sample", "--out-dir", "{tmp}"], 1, "no checkpoint at"),
     (["prepare", "text", "--input", "{tmp}/missing.txt", "--name", "x"], 1, "missing.txt"),
     (["train", "--preset", "tiny", "--block-size", "100000", "--data-dir", "{data}"], 1, "this run needs about"),
-]
+    # every flag has a domain, checked before any work; the message names the flag
+    (["train", "--grad-clip", "-1"], 2, "--grad-clip: grad_clip must be >= 0 (0 turns clipping off), got -1.0"),
+    (["train", "--grad-clip", "nan"], 2, "grad_clip must be >= 0"),
+    (["train", "--min-lr", "5"], 2, "--min-lr: min_lr must be in [0, learning_rate = 0.001]"),
+    (["train", "--min_lr=-1e-4"], 2, "--min-lr: min_lr must be in [0, learning_rate"),
+    (["train", "--weight-decay", "-5"], 2, "--weight-decay: weight_decay must be >= 0, got -5.0"),
+    (["train", "--lr-decay-iters", "-10"], 2, "--lr-decay-iters: lr_decay_iters must be >= 0, got -10"),
+    (["train", "--lr-decay-iters", "5", "--warmup-iters", "50"], 2, "lr_decay_iters must be 0 (decay over max_iters) or >= warmup_iters (50)"),
+    (["train", "--sample-chars", "-5"], 2, "--sample-chars: sample_chars must be >= 0, got -5"),
+    (["train", "--out_dir", ""], 2, "--out-dir: out_dir is empty"),
+    (["train", "--dataset", " "], 2, "--dataset: dataset is empty"),
+    (["train", "--data-dir", ""], 2, "--data-dir: data_dir is empty"),
+    (["train", "--learning-rate", "0"], 2, "--learning-rate: learning_rate must be > 0, got 0.0"),
+    (["train", "--learning-rate", "nan"], 2, "learning_rate must be a finite number, got nan"),
+    (["train", "--learning-rate", "inf"], 2, "learning_rate must be a finite number, got inf"),
+    (["train", "--beta1", "1"], 2, "--beta1: beta1 must be in [0, 1), got 1.0"),
+    (["train", "--beta2", "-0.1"], 2, "--beta2: beta2 must be in [0, 1), got -0.1"),
+    (["train", "--seed", str(2**64)], 2, "--seed: seed must be an integer in [-2**63, 2**64)"),
+    (["train", "--seed", "1.5"], 2, "--seed expects int, got '1.5'"),
+    (["train", "--max-iters", "-1"], 2, "--max-iters: max_iters must be >= 0, got -1"),
+    (["train", "--warmup-iters", "-1"], 2, "--warmup-iters: warmup_iters must be >= 0, got -1"),
+    (["train", "--eval-iters", "0"], 2, "--eval-iters: eval_iters must be >= 1, got 0"),
+    (["train", "--eval-interval", "0"], 2, "--eval-interval: eval_interval must be >= 1, got 0"),
+    (["train", "--log-interval", "0"], 2, "--log-interval: log_interval must be >= 1, got 0"),
+    (["train", "--gradient-accumulation-steps", "0"], 2, "gradient_accumulation_steps must be >= 1, got 0"),
+    (["train", "--dropout", "1.5"], 2, "--dropout: GPTConfig.dropout must be in [0, 1), got 1.5"),
+    (["train", "--preset", "tiny", "--n-head", "3"], 2, "n_embd (16) must be divisible by n_head (3)"),
+    (["train", "--n-embd", "0"], 2, "--n-embd: GPTConfig.n_embd must be a positive int, got 0"),
+    (["train", "--block-size", "-4"], 2, "--block-size: GPTConfig.block_size must be a positive int, got -4"),
+    (["train", "--dtype", "float16"], 2, "--dtype: dtype must be 'float32' or 'float64', got 'float16'"),
+    (["train", "--on-nonfinite", "ignore"], 2, "on_nonfinite must be 'stop' or 'skip', got 'ignore'"),
+    (["train", "--position-embedding", "sinusoidal"], 2, "GPTConfig.position_embedding must be one of"),
+    (["train", "--mlp", "relu"], 2, "GPTConfig.mlp must be one of"),
+    (["train", "--decay-lr", "maybe"], 2, "--decay_lr expects true or false, got 'maybe'"),
+    (["train", "--resume", "--replace-run"], 2, "argument --replace-run/--replace_run: not allowed with argument --resume"),
+    (["train", "--preset", "tiny", "--device", "tpu", "--data-dir", "{data}", "--out-dir", "{tmp}/r"], 1, "unknown device 'tpu'"),
+    # a run folder is owned; resuming is continuing
+    (["train", "--preset", "tiny", "--out-dir", "{run}"], 1, "already holds a run (ckpt.npz, log.jsonl): pass --resume"),
+    (["train", "--out-dir", "{run}/ckpt.npz"], 1, "ckpt.npz is a checkpoint, not a folder"),
+    (["train", "--out-dir", "{run}/log.jsonl/sub"], 1, "log.jsonl is a training log, not a folder"),
+    (["train", "--resume", "--out-dir", "{tmp}"], 1, "no checkpoint at"),
+    (["train", "--resume", "--out-dir", "{run}", "--learning-rate", "0.5", "--batch-size", "8"], 1, "--resume would change the run"),
+    (["train", "--resume", "--out-dir", "{run}", "--n-layer", "3"], 1, "another model config; differences (checkpoint -> now): n_layer: 1 -> 3"),
+    (["train", "--resume", "--out-dir", "{run}", "--dataset", "nope"], 1, "nope/meta.json not found"),
+    # sampling
+    (["sample", "--top-k", "-5"], 2, "argument --top-k/--top_k: must be at least 1 (or 'all' for no cut), got -5"),
+    (["sample", "--top-k", "0"], 2, "argument --top-k/--top_k: must be at least 1"),
+    (["sample", "--top-k", "many"], 2, "argument --top-k/--top_k: expects an integer >= 1 or 'all', got 'many'"),
+    (["sample", "--temperature", "0"], 2, "argument --temperature: must be a finite number > 0, got 0"),
+    (["sample", "--temperature", "-1"], 2, "argument --temperature: must be a finite number > 0, got -1"),
+    (["sample", "--temperature", "nan"], 2, "argument --temperature: must be a finite number > 0, got nan"),
+    (["sample", "--temperature", "hot"], 2, "argument --temperature: expects a number, got 'hot'"),
+    (["sample", "--seed", str(-(2**63) - 1)], 2, "argument --seed: must be in [-2**63, 2**64)"),
+    (["sample", "--num-samples", "0"], 2, "argument --num-samples/--num_samples: must be at least 1, got 0"),
+    (["sample", "--max-new-tokens", "ten"], 2, "argument --max-new-tokens/--max_new_tokens: expects an integer, got 'ten'"),
+    (["sample", "--window", "wrap"], 2, "argument --window: invalid choice: 'wrap'"),
+    (["sample", "--out-dir", "{run}", "--prompt", "caf\u00e9 \u20ac"], 1, "is not in the vocabulary"),
+    (["sample", "--out-dir", "{run}", "--device", "tpu"], 1, "unknown device 'tpu'"),
+    (["sample", "--out-dir", "{run}/log.jsonl"], 1, "no checkpoint at"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("where, what, run, message", CASES, ids=[c[1] for c in CASES])
@@ -110,16 +182,56 @@ def test_a_bad_input_gets_a_message_that_names_the_problem(where, what, run, mes
     assert message in str(caught.value)
 
 
-@pytest.mark.parametrize("argv, code, message", CLI_CASES, ids=[" ".join(c[0][:3]) for c in CLI_CASES])
-def test_a_bad_command_line_gets_one_clear_line(argv, code, message, tmp_path, capsys, prepared_shakespeare):
-    argv = [a.replace("{tmp}", str(tmp_path)).replace("{data}", str(prepared_shakespeare[0])) for a in argv]
+# More cases live beside the code they probe, in the same two formats: the engine's API (tests/bad_inputs_api.py)
+# and the command line's areas (tests/bad_inputs_cli_*.py, each a CLI_CASES list). All of them are run here and
+# listed in the README's table.
+CASES += _load_cases("bad_inputs_api", "API_CASES")
+CLI_CASES += [case for module in CLI_CASE_MODULES for case in _load_cases(module, "CLI_CASES")]
+
+
+@pytest.fixture(scope="session")
+def finished_run(prepared_shakespeare, tmp_path_factory):
+    """A finished tiny training run (checkpoint, log), made once; each case gets its own copy."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    data = str(prepared_shakespeare[0])
+    argv = ["train", "--preset", "tiny", "--max-iters", "4", "--eval-interval", "2", "--eval-iters", "1"]
+    assert main([*argv, "--progress", "false", "--sample-chars", "0", "--data-dir", data, "--out-dir", str(run)]) == 0
+    return run
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file under ``folder`` and its bytes' sha256: what a refused command must leave as it was."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
+
+
+@pytest.mark.parametrize("argv, code, message", CLI_CASES, ids=[" ".join(c[0][:4]) for c in CLI_CASES])
+def test_a_bad_command_line_gets_one_clear_line(argv, code, message, tmp_path, capsys, prepared_shakespeare, request):
+    """{tmp}: an empty folder; {data}: the prepared datasets; {run}: a copy of a finished run. The command
+    must fail with its code and message, one line and no traceback, and leave every file of {tmp} and {run}
+    byte for byte as it was."""
+    run = tmp_path / "run"
+    if any("{run}" in a for a in argv):
+        shutil.copytree(request.getfixturevalue("finished_run"), run)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    argv = [
+        a.replace("{tmp}", str(scratch)).replace("{data}", str(prepared_shakespeare[0])).replace("{run}", str(run))
+        for a in argv
+    ]
+    before = snapshot(tmp_path), snapshot(prepared_shakespeare[0])
     try:
         result = main(argv)
     except SystemExit as exit_info:
         result = exit_info.code
     err = capsys.readouterr().err
-    assert result == code and message in err
-    assert "Traceback" not in err
+    assert (result, message in err) == (code, True), err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(("usage:", " "))]
+    assert "Traceback" not in err and len(lines) == 1, err  # argparse's usage, then one line
+    assert (snapshot(tmp_path), snapshot(prepared_shakespeare[0])) == before
 
 
 def test_a_corrupt_checkpoint_is_named(tmp_path):
@@ -128,15 +240,34 @@ def test_a_corrupt_checkpoint_is_named(tmp_path):
         ckpt.read_checkpoint(tmp_path)
 
 
-def test_the_readme_lists_every_case():
-    """The README's table has a row per case with its message, so a user can look an error up."""
-    missing = [what for _, what, _, message in CASES if f"| {what} | {message}" not in README]
-    missing += [" ".join(argv) for argv, _, message in CLI_CASES if f"`gpt {' '.join(argv)}`" not in README]
-    assert missing == []
+BEGIN, END = (
+    "<!-- bad-inputs table: generated by `python tests/test_bad_inputs.py` -->",
+    "<!-- end of bad-inputs table -->",
+)
 
 
-def render_readme_rows() -> str:
-    """The table's rows (``python -c "from test_bad_inputs import *; print(render_readme_rows())"`` in tests/)."""
-    rows = [f"| {where} | {what} | {message} |" for where, what, _, message in CASES]
-    rows += [f"| `gpt` | `gpt {' '.join(argv)}` (exit {code}) | {message} |" for argv, code, message in CLI_CASES]
+def test_the_readme_table_is_generated_from_these_cases():
+    """The README's table is these cases, row for row, so a user can look an error up; regenerate it with
+    ``python tests/test_bad_inputs.py`` after adding a case."""
+    assert BEGIN in README and END in README
+    assert README.split(BEGIN)[1].split(END)[0].strip() == render_table().strip()
+
+
+def render_table() -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = ["| where | bad input | message |", "|---|---|---|"]
+    rows += [f"| {where} | {cell(what)} | {cell(message)} |" for where, what, _, message in CASES]
+    rows += [
+        f"| `gpt` | `gpt {cell(' '.join(argv))}` (exit {code}) | {cell(message)} |" for argv, code, message in CLI_CASES
+    ]
     return "\n".join(rows)
+
+
+if __name__ == "__main__":  # rewrite the README's table from the cases
+    readme_path = Path(__file__).resolve().parents[1] / "README.md"
+    before, rest = README.split(BEGIN)
+    after = rest.split(END)[1]
+    readme_path.write_text(f"{before}{BEGIN}\n{render_table()}\n{END}{after}", encoding="utf-8")
+    print(f"wrote {len(CASES) + len(CLI_CASES)} rows into {readme_path}")

@@ -38,6 +38,7 @@ def tokenizer() -> CharTokenizer:
 def saved_run(directory: Path, model: GPT) -> Path:
     tok = tokenizer()
     meta = {
+        "iter": 0,
         "model_config": model.config.to_dict(),
         "train_config": {"dtype": "float32"},
         "vocab": tok.chars,
