@@ -9,6 +9,7 @@ accepted too. ``ArgumentParser`` below adds the second spelling to every flag, s
 from __future__ import annotations
 
 import argparse
+import math
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -31,6 +32,46 @@ class ArgumentParser(argparse.ArgumentParser):
     def add_subparsers(self, **kwargs):
         kwargs.setdefault("parser_class", ArgumentParser)
         return super().add_subparsers(**kwargs)
+
+
+# -- argparse types: a value outside its domain is a usage error (exit 2) that names the flag and the value ------
+
+
+def integer(text: str, low: int | None = None, high: int | None = None, why: str = "", kind="an integer") -> int:
+    """``text`` as an integer in [low, high]; ``why`` ends the message of a value out of range."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects {kind}, got {text!r}") from None
+    if high is None and low is not None and value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}{why}, got {value}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"must be from {low} to {high}{why}, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A count (steps, samples, batches): an integer, 1 or more."""
+    return integer(text, low=1)
+
+
+def positive_float(text: str) -> float:
+    """A learning rate or a temperature: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A seed as ``torch.manual_seed`` takes it: [-2**63, 2**64), a negative one meaning its two's complement."""
+    value = integer(text)
+    if not -(2**63) <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"must be in [-2**63, 2**64) as torch.manual_seed takes, got {value}")
+    return value % 2**64
 
 
 def _both_spellings(names: tuple, kwargs: dict) -> list[str]:

@@ -12,6 +12,7 @@ the tests check that asking for the weights does not change the model's outputs.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 
 import tinygrad_edu as torch
 
+from . import files
 from .arguments import ArgumentParser
 
 MATPLOTLIB_HINT = 'gpt attention draws with matplotlib: pip install -e ".[plot]" (or pip install matplotlib)'
@@ -27,6 +29,8 @@ _VISIBLE = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}
 
 
 DESCRIPTION = "Heat maps of every layer's and head's attention for a prompt."
+# what a heat map may replace: an earlier picture (of this command, or any PNG under its name), nothing else
+PICTURE_KINDS = ("a PNG image",)
 
 
 def token_labels(tokenizer, ids: list[int]) -> list[str]:
@@ -81,20 +85,38 @@ def plot_layer(weights: np.ndarray, labels: list[str], title: str, path: str | P
         ax.set_ylabel("query (attending)", fontsize=8)
     fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
     fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    # atomic, and over nothing but an earlier picture: a checkpoint or a folder under this name is refused
+    with files.atomic_writer(path, replaces=PICTURE_KINDS, what="the attention heat map") as f:
+        fig.savefig(f, format="png", dpi=110)
+    return Path(path)
+
+
+def picture_paths(model, save_dir: str | Path) -> list[Path]:
+    """Where the heat maps go: ``layer_<i>.png`` for every layer, in ``save_dir``."""
+    return [Path(save_dir) / f"layer_{layer}.png" for layer in range(model.config.n_layer)]
+
+
+def check_save_dir(model, save_dir: str | Path) -> None:
+    """Refuse now, before any drawing, a ``save_dir`` that is a file, or a picture's name that holds anything but
+    a PNG image (a checkpoint, a folder, a text file)."""
+    save_dir = Path(save_dir)
+    if save_dir.exists() and not save_dir.is_dir():
+        raise files.WriteRefused(
+            f"--save-dir {save_dir} is {files.describe(save_dir)}, not a folder: name a folder for the heat maps"
+        )
+    for path in picture_paths(model, save_dir):
+        files.check_target(path, PICTURE_KINDS, "the attention heat map")
 
 
 def save_attention_maps(model, tokenizer, prompt: str, save_dir: str | Path, device: str = "cpu") -> list[Path]:
     """Write ``layer_<i>.png`` for every layer into ``save_dir``; returns the paths."""
+    check_save_dir(model, save_dir)
     ids = tokenizer.encode(prompt)[-model.config.block_size :]
     labels = token_labels(tokenizer, ids)
-    paths = []
+    paths = picture_paths(model, save_dir)
     for layer, weights in enumerate(attention_weights(model, tokenizer, prompt, device)):
         title = f"layer {layer}: attention weights for {tokenizer.decode(ids)!r}"
-        paths.append(plot_layer(weights, labels, title, Path(save_dir) / f"layer_{layer}.png"))
+        plot_layer(weights, labels, title, paths[layer])
     return paths
 
 
@@ -102,7 +124,10 @@ def add_arguments(parser) -> None:
     """The flags of ``gpt attention`` (also ``python -m gpt.attention``)."""
     parser.add_argument("--out-dir", default="out/baby", help="the training run (holds ckpt.npz)")
     parser.add_argument("--prompt", default="First Citizen:\nBefore we proceed", help="the text to look at")
-    parser.add_argument("--save-dir", help="where the PNGs go (default: OUT_DIR/attention)")
+    parser.add_argument(
+        "--save-dir",
+        help="where the PNGs go (default: OUT_DIR/attention); a PNG there under the same name is replaced",
+    )
     parser.add_argument("--device", default="cpu")
 
 
@@ -113,10 +138,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args) -> int:
+    from .explore import check_prompt, check_run_folder
     from .sample import load_model
 
+    for flag, value in (("--out-dir", args.out_dir), ("--save-dir", args.save_dir)):
+        if value is not None and value.strip() == "":  # Path("") would quietly mean the current folder
+            raise ValueError(f"{flag} is empty: name a folder, or leave {flag} out for its default")
+    check_run_folder(Path(args.out_dir))
     model, tokenizer, _ = load_model(args.out_dir, args.device)
-    save_dir = Path(args.save_dir) if args.save_dir else Path(args.out_dir) / "attention"
+    save_dir = Path(args.save_dir) if args.save_dir is not None else Path(args.out_dir) / "attention"
+    check_save_dir(model, save_dir)
+    ids, block_size = check_prompt(tokenizer, args.prompt), model.config.block_size
+    if len(ids) > block_size:
+        print(
+            f"gpt attention: note: the prompt is {len(ids)} tokens long and the model's context {block_size}: the "
+            f"heat maps show its last {block_size}",
+            file=sys.stderr,
+        )
+    if importlib.util.find_spec("matplotlib") is None:  # one line with the remedy, rather than a traceback
+        raise RuntimeError(MATPLOTLIB_HINT)
     for path in save_attention_maps(model, tokenizer, args.prompt, save_dir, args.device):
         print(f"wrote {path}")
     return 0

@@ -6,12 +6,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-import math
 import sys
 from pathlib import Path
 
 from . import attention, explore, files, quantize, signals
-from .arguments import ArgumentParser, first_line
+from .arguments import ArgumentParser, first_line, integer, positive_float, positive_int, seed
 from .config import MODEL_FIELDS, PRESETS, TRAIN_FIELDS, ConfigError, build_config, parse_value
 from .signals import TrainingStopped
 
@@ -85,15 +84,15 @@ def _parser() -> ArgumentParser:
     sample = commands.add_parser("sample", help="generate text from a trained checkpoint")
     sample.add_argument("--out-dir", default="out/baby", help="the training run's directory")
     sample.add_argument("--prompt", default="\n", help="text to continue (its characters must be in the vocabulary)")
-    sample.add_argument("--max-new-tokens", type=_positive_int, default=500)
-    sample.add_argument("--temperature", type=_positive_float, default=0.8, help="> 0; lower is more conservative")
+    sample.add_argument("--max-new-tokens", type=positive_int, default=500)
+    sample.add_argument("--temperature", type=positive_float, default=0.8, help="> 0; lower is more conservative")
     sample.add_argument(
         "--top-k", type=_top_k, default=200, help="sample among the k likeliest tokens (k >= 1; 'all': no cut)"
     )
     sample.add_argument(
-        "--seed", type=_seed, default=1, help="the first sample's seed; the k-th uses seed + k (torch's range)"
+        "--seed", type=seed, default=1, help="the first sample's seed; the k-th uses seed + k (torch's range)"
     )
-    sample.add_argument("--num-samples", type=_positive_int, default=1, help="how many samples, one after another")
+    sample.add_argument("--num-samples", type=positive_int, default=1, help="how many samples, one after another")
     sample.add_argument(
         "--window",
         choices=("slide", "shift"),
@@ -122,46 +121,10 @@ def _parser() -> ArgumentParser:
     return parser
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expects an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expects a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
 def _top_k(text: str) -> int | None:
     if text.lower() in ("all", "none"):
         return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expects an integer >= 1 or 'all', got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (or 'all' for no cut), got {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expects an integer, got {text!r}") from None
-    if not -(2**63) <= value < 2**64:
-        raise argparse.ArgumentTypeError(f"must be in [-2**63, 2**64) as torch.manual_seed takes, got {value}")
-    return value % 2**64
+    return integer(text, low=1, why=" (or 'all' for no cut)", kind="an integer >= 1 or 'all'")
 
 
 def _metavar(spec) -> str:

@@ -15,23 +15,34 @@ What the page shows is recorded through the modules' hooks (``register_forward_h
 model's outputs unchanged (tested). Scripts, styles and data are inline, so the file opens without network
 access; the page also exposes its data as ``window.explorer`` (``tokens``, ``attention[layer][head]``,
 ``top_next``) for tests and for the curious at the browser console.
+
+The page is written atomically (``gpt/files.py``) and replaces only an earlier explorer page, which it knows
+by the mark in its ``<head>`` (``files.EXPLORE_MARK``): never a checkpoint, a log, or a page of someone else's.
+``--serve`` serves that page alone, from memory, to this machine only (see ``PageHandler``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import html
+import http.server
 import inspect
+import ipaddress
 import json
 import re
+import socket
 import sys
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
 
 import tinygrad_edu as torch
 
+from . import files
 from . import model as model_source
-from .arguments import ArgumentParser
+from .arguments import ArgumentParser, integer
 from .model import GPT, MLP, Block, CausalSelfAttention, eval_mode
 
 DESCRIPTION = "A web page that walks a trained GPT's forward pass for a prompt, each panel tied to its line of code."
@@ -170,7 +181,7 @@ def explore(model: GPT, tokenizer, prompt: str, steps: int = 8) -> dict:
     context as sampling does."""
     ids = tokenizer.encode(prompt)
     if not ids:
-        raise ValueError("gpt explore: the prompt is empty")
+        raise ValueError("the prompt is empty")
     block_size = model.config.block_size
     passes = []
     for _ in range(steps + 1):
@@ -207,39 +218,231 @@ def render(data: dict) -> str:
     return template.replace("__TITLE__", title).replace("__DATA__", blob)
 
 
-def make_server(path: Path, host: str = "127.0.0.1", port: int = 8000):
-    """An HTTP server for ``path``'s folder on ``host:port`` (port 0: any free one); its address is
-    ``page_address(server, path)``."""
-    import functools
-    import http.server
+# -- writing the page ------------------------------------------------------------------------------------------
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
-    return http.server.ThreadingHTTPServer((host, port), handler)
+PAGE_KIND = "a page made by gpt explore"  # what files.describe calls a file carrying files.EXPLORE_MARK
+MAX_STEPS = 100  # every step's numbers are in the page: past this, pages grow to hundreds of MB
 
 
-def page_address(server, path: Path) -> str:
+def check_page_target(output: Path) -> None:
+    """Refuse, before any slow work, to write the page over anything but an earlier explorer page: a checkpoint,
+    a log, a folder, someone's own HTML page. Pages from before the mark existed are refused too (they cannot
+    be told apart from a user's own page), so the message says what to do about one."""
+    if files.describe(output) == "an HTML page":
+        raise files.WriteRefused(
+            f"refusing to replace {output}: it is an HTML page without gpt explore's mark, so it may be someone's "
+            "own page (explorer pages written before the mark existed lack it too): if it is an old explorer page, "
+            "delete it and run again; otherwise choose another --output"
+        )
+    files.check_target(output, (PAGE_KIND,), "the explorer page")
+
+
+def check_run_folder(out_dir: Path) -> None:
+    """``--out-dir`` names the run's folder; naming its checkpoint (or any file) instead gets a clear line."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(
+            f"--out-dir {out_dir} is {files.describe(out_dir)}, not a folder: give the training run's folder "
+            "(the one that holds ckpt.npz)"
+        )
+
+
+def check_prompt(tokenizer, prompt: str) -> list[int]:
+    """The prompt's token ids, or one line saying what is wrong with ``--prompt``, in terms of the flag rather
+    than of the Python API (also used by ``gpt attention``)."""
+    if prompt == "":
+        raise ValueError("--prompt is empty: give the text to follow through the network")
+    known = getattr(tokenizer, "stoi", None)  # a character tokenizer knows only its training text's characters
+    if known is not None:
+        unknown = sorted({ch for ch in prompt if ch not in known})
+        if unknown:
+            shown = ", ".join(repr(ch) for ch in unknown[:10]) + (", ..." if len(unknown) > 10 else "")
+            raise ValueError(
+                f"--prompt has characters that are not in the model's vocabulary: {shown} (the vocabulary is the "
+                f"{len(known)} characters of its training text)"
+            )
+    try:
+        return tokenizer.encode(prompt)
+    except ValueError as exc:
+        raise ValueError(f"--prompt: {exc}") from None
+
+
+# -- serving the page ------------------------------------------------------------------------------------------
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+class PageHandler(http.server.BaseHTTPRequestHandler):
+    """Answers ``GET`` and ``HEAD`` of one page held in memory, and nothing else.
+
+    Why not ``http.server.SimpleHTTPRequestHandler``: it serves a whole folder. Beside the page sit the
+    checkpoint and the training log; it would list them, hand them out, and follow symbolic links out of the
+    folder. This handler never touches the file system: ``/`` and ``/<page name>`` get the page's bytes (read
+    once, before serving), every other path gets 404.
+
+    It also reads the ``Host`` header. A site on the internet can have its own name resolve to 127.0.0.1 ("DNS
+    rebinding"); a browser showing that site then sends requests here, but with the site's name as ``Host``.
+    Answering only requests addressed to this machine's own names keeps such a site from reading the page."""
+
+    server: PageServer
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_HEAD(self) -> None:
+        self._answer()  # the same headers as GET; _send leaves the body out
+
+    def __getattr__(self, name: str):
+        # BaseHTTPRequestHandler calls do_<METHOD>; any method but GET and HEAD (POST, PUT, ...) gets a 405
+        # "method not allowed" rather than its default 501 "not implemented"
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
+
+    def _answer(self) -> None:
+        if not self._host_allowed():
+            return
+        if self.path in ("/", "/" + urllib.parse.quote(self.server.name)):
+            self._send(200, self.server.page, "text/html; charset=utf-8")
+        else:
+            self._send(404, b"not found: this server has one page, at /\n")
+
+    def _not_allowed(self) -> None:
+        if self._host_allowed():
+            self._send(405, b"only GET and HEAD are answered here\n", extra={"Allow": "GET, HEAD"})
+
+    def _host_allowed(self) -> bool:
+        """True for a request addressed to one of the server's names; anything else is answered here, with 400
+        (no ``Host``, or more than one) or 421 (another name: misdirected), and False returned."""
+        given = self.headers.get_all("Host") or []
+        if len(given) != 1:
+            self._send(400, b"a request needs exactly one Host header\n")
+            return False
+        if host_name(given[0]) not in self.server.allowed_hosts:
+            self._send(421, b"this server answers only requests addressed to this machine\n")
+            return False
+        return True
+
+    def _send(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8", extra=None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")  # the browser takes the type as sent, never guesses
+        self.send_header("Cache-Control", "no-store")  # the page holds the model's outputs: keep no copy of it
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format, *args) -> None:
+        pass  # one line per request would bury the address printed for the user
+
+
+def host_name(header: str) -> str | None:
+    """The name in a ``Host`` header, lower case, without its port: ``localhost:8000`` -> ``localhost``,
+    ``[::1]:8000`` -> ``[::1]``; None for a malformed one."""
+    match = re.fullmatch(r"(\[[0-9a-f:.]+\]|[^:\[\]/\s]+)(:\d{1,5})?", header.strip().lower())
+    return match.group(1) if match else None
+
+
+class PageServer(http.server.ThreadingHTTPServer):
+    """An HTTP server for one page: ``page`` (bytes) at ``/`` and at ``/<name>``."""
+
+    def __init__(self, page: bytes, name: str, host: str, port: int):
+        self.page, self.name = page, name
+        # the names a request may be addressed to: this machine's own, and the host the user chose to serve on
+        bracketed = f"[{host}]" if ":" in host else host  # an IPv6 address is written in brackets in a Host header
+        self.allowed_hosts = {*LOCAL_HOSTS, bracketed.lower()}
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        super().__init__((host, port), PageHandler)
+
+
+def make_server(page: bytes, name: str = "explore.html", host: str = "127.0.0.1", port: int = 8000) -> PageServer:
+    """A server for ``page`` on ``host:port`` (port 0: any free one), bound and listening; its address is
+    ``page_address(server)``. A port that cannot be had gets one line that names it."""
+    try:
+        return PageServer(page, name, host, port)
+    except OSError as exc:
+        raise RuntimeError(_listen_error(exc, host, port)) from None
+
+
+def _listen_error(exc: OSError, host: str, port: int) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} is in use on {host}: choose another --port (0 picks a free one)"
+    if exc.errno == errno.EACCES:
+        return (
+            f"port {port} on {host} is not open to this user (below 1024 it usually needs root): choose another --port"
+        )
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot serve on --host {host}: it is not an address of this machine ({files.os_error_message(exc)})"
+    return f"cannot serve on {host} port {port}: {files.os_error_message(exc)}"
+
+
+def page_address(server: PageServer) -> str:
     host, port = server.server_address[:2]
-    return f"http://{host}:{port}/{path.name}"
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}/{urllib.parse.quote(server.name)}"
 
 
-def serve(path: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve ``path`` until interrupted, printing its address (the page itself needs no server)."""
-    with make_server(path, host, port) as server:
-        print(f"serving {page_address(server, path)} (Ctrl-C stops)", flush=True)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
+def serve(server: PageServer) -> None:
+    """Serve until Ctrl-C, which is how this is meant to end: one line, and the command exits 0."""
+    print(
+        f"serving {page_address(server)} (Ctrl-C stops; the page also opens from its file, without a server)",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped serving", flush=True)
+
+
+def is_loopback(host: str) -> bool:
+    """True for a host only this machine can reach: ``localhost``, 127.x.x.x, ``::1``."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# -- the command line ------------------------------------------------------------------------------------------
+
+
+def step_count(text: str) -> int:
+    """argparse type of ``--steps``: 0 to MAX_STEPS."""
+    return integer(text, 0, MAX_STEPS, " (the page holds the numbers of every step)")
+
+
+def port_number(text: str) -> int:
+    """argparse type of ``--port``: 0 to 65535, where 0 asks the system for any free port."""
+    return integer(text, 0, 65535, " (0 picks a free one)", kind="a port number")
 
 
 def add_arguments(parser) -> None:
     """The flags of ``gpt explore`` (also ``python -m gpt.explore``)."""
     parser.add_argument("--out-dir", default="out/baby", help="the training run (holds ckpt.npz)")
     parser.add_argument("--prompt", default="ROMEO:\nBut soft", help="the text to follow through the network")
-    parser.add_argument("--output", help="the HTML file to write (default: OUT_DIR/explore.html)")
-    parser.add_argument("--steps", type=int, default=8, help="how many times 'next' can append a character")
-    parser.add_argument("--serve", action="store_true", help="serve the page on localhost and print its address")
-    parser.add_argument("--port", type=int, default=8000, help="the port for --serve (0: any free one)")
+    parser.add_argument(
+        "--output",
+        help="the HTML file to write (default: OUT_DIR/explore.html); it replaces only an earlier explorer page",
+    )
+    parser.add_argument(
+        "--steps", type=step_count, default=8, help=f"how many times 'next' can append a character (0 to {MAX_STEPS})"
+    )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="also serve the page (that page alone) and print its address; Ctrl-C stops it, with exit code 0",
+    )
+    parser.add_argument("--port", type=port_number, default=8000, help="the port for --serve (0: any free one)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address --serve listens on (default 127.0.0.1: this machine only); another one shows the page, "
+        "and the model's outputs in it, to that network",
+    )
     parser.add_argument("--device", default="cpu")
 
 
@@ -252,18 +455,38 @@ def main(argv: list[str] | None = None) -> int:
 def run(args) -> int:
     from .sample import load_model
 
-    if args.steps < 0:
-        raise ValueError(f"gpt explore: --steps must be at least 0, got {args.steps}")
-    model, tokenizer, _ = load_model(args.out_dir, args.device)
-    output = Path(args.output) if args.output else Path(args.out_dir) / "explore.html"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    page = render(explore(model, tokenizer, args.prompt, args.steps))
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(output)
-    print(f"wrote {output} ({len(page.encode()) / 1e6:.1f} MB); open it in a browser")
-    if args.serve:
-        serve(output.resolve(), port=args.port)
+    # Path("") would quietly mean the current folder, and --host "" every network interface
+    for flag, value in (("--out-dir", args.out_dir), ("--output", args.output), ("--host", args.host)):
+        if value is not None and value.strip() == "":
+            raise ValueError(f"{flag} is empty: name one, or leave {flag} out for its default")
+    out_dir = Path(args.out_dir)
+    output = Path(args.output) if args.output is not None else out_dir / "explore.html"
+    check_run_folder(out_dir)
+    check_page_target(output)  # now, not after the slow part
+    model, tokenizer, _ = load_model(out_dir, args.device)
+    ids, block_size = check_prompt(tokenizer, args.prompt), model.config.block_size
+    if len(ids) > block_size:
+        print(
+            f"gpt explore: note: the prompt is {len(ids)} tokens long and the model's context {block_size}: the "
+            f"page starts from its last {block_size}",
+            file=sys.stderr,
+        )
+    server = None
+    if args.serve:  # listen before the slow part too: a busy port fails at once, and nothing is written
+        server = make_server(b"", output.name, args.host, args.port)
+        if not is_loopback(args.host):
+            print(
+                f"gpt explore: warning: --host {args.host} makes the page, with the model's outputs in it, visible "
+                "to every machine that can reach this one on that network",
+                file=sys.stderr,
+            )
+    with server if server is not None else contextlib.nullcontext():
+        page = render(explore(model, tokenizer, args.prompt, args.steps)).encode("utf-8")
+        files.write_bytes(output, page, replaces=(PAGE_KIND,), what="the explorer page")
+        print(f"wrote {output} ({len(page) / 1e6:.1f} MB); open it in a browser")
+        if server is not None:
+            server.page = page
+            serve(server)
     return 0
 
 

@@ -15,7 +15,7 @@ import pytest
 
 import tinygrad_edu as torch
 from gpt import checkpoint as ckpt
-from gpt import explore
+from gpt import explore, files
 from gpt.cli import main
 from gpt.data import CharTokenizer
 from gpt.model import GPT, GPTConfig
@@ -128,20 +128,20 @@ def test_gpt_explore_writes_the_page_and_refuses_bad_input(tmp_path, capsys):
     assert "ckpt.npz" in capsys.readouterr().err
 
 
-def test_serve_serves_the_page(tmp_path):
+def test_serve_serves_the_page():
     import threading
     import urllib.request
 
-    page = tmp_path / "explore.html"
-    page.write_text(explore.render(explore.explore(tiny(), tokenizer(), "how", steps=1)), encoding="utf-8")
-    with explore.make_server(page, port=0) as server:
+    page = explore.render(explore.explore(tiny(), tokenizer(), "how", steps=1)).encode("utf-8")
+    assert files.EXPLORE_MARK in page.decode().split("</head>")[0]  # how gpt explore knows its own pages
+    with explore.make_server(page, "explore.html", port=0) as server:
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
-            address = explore.page_address(server, page)
+            address = explore.page_address(server)
             assert address.startswith("http://127.0.0.1:") and address.endswith("/explore.html")
             with urllib.request.urlopen(address, timeout=30) as response:
-                assert response.read().decode("utf-8") == page.read_text(encoding="utf-8")
+                assert response.read() == page
         finally:
             server.shutdown()
             thread.join(timeout=30)

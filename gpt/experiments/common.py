@@ -1,5 +1,6 @@
 """What every experiment shares: command-line flags, seeding, a small in-memory training loop, evaluation on
-fixed batches, statistics over seeds, and writing results (CSV, JSON, a markdown table and a PNG plot).
+fixed batches, statistics over seeds, and writing results (CSV, JSON, a markdown table and a PNG plot): each
+atomically, and only over the same experiment's earlier results (``check_results``).
 
 An experiment trains several small models with the same budget and compares them. To make such comparisons
 fair and repeatable, the loop here is deliberately plain: no checkpoints, no progress bar; a seed fixes the
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import inspect
+import io
 import json
 import math
 import os
@@ -29,7 +31,8 @@ import numpy as np
 import tinygrad_edu as torch
 from tinygrad_edu import nn
 
-from ..arguments import ArgumentParser
+from .. import files
+from ..arguments import ArgumentParser, positive_float, positive_int
 from ..config import TrainConfig
 from ..data import Dataset, batch_from_offsets, load_dataset, prepare_shakespeare
 from ..model import eval_mode
@@ -75,7 +78,12 @@ class Budget:
 
 def add_common_arguments(p: argparse.ArgumentParser, name: str, default_seeds: Sequence[int]) -> None:
     """The flags every experiment understands; each experiment adds its own after these."""
-    p.add_argument("--out-dir", default=None, help=f"where results go (default: out/experiments/{name})")
+    p.add_argument(
+        "--out-dir",
+        default=None,
+        help=f"where results go (default: out/experiments/{name}); earlier results of this experiment there are "
+        "replaced, any other file under their names is refused",
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument(
         "--seeds",
@@ -84,11 +92,13 @@ def add_common_arguments(p: argparse.ArgumentParser, name: str, default_seeds: S
         default=list(default_seeds),
         help=f"one training run per seed and variant (default: {' '.join(map(str, default_seeds))})",
     )
-    p.add_argument("--steps", type=int, default=None, help="training steps per run (default: the experiment's)")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the experiment's)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--eval-interval", type=int, default=None)
-    p.add_argument("--eval-iters", type=int, default=None, help="fixed batches per evaluation")
+    p.add_argument(
+        "--steps", type=positive_int, default=None, help="training steps per run (default: the experiment's)"
+    )
+    p.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (default: the experiment's)")
+    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--eval-interval", type=positive_int, default=None)
+    p.add_argument("--eval-iters", type=positive_int, default=None, help="fixed batches per evaluation")
     p.add_argument("--quick", action="store_true", help="a tiny budget that finishes in seconds (used by the tests)")
 
 
@@ -123,8 +133,12 @@ def budget_from_args(args: argparse.Namespace, default: Budget, quick: Budget) -
 
 
 def out_dir(args: argparse.Namespace, name: str) -> Path:
-    path = Path(args.out_dir) if args.out_dir else Path("out") / "experiments" / name
-    path.mkdir(parents=True, exist_ok=True)
+    """The results folder of experiment ``name``, checked now, before any training: a refusal after an hour of
+    training would cost the hour (``check_results``). The folder itself is made when the results are written."""
+    if args.out_dir is not None and args.out_dir.strip() == "":  # Path("") would quietly mean the current folder
+        raise ValueError("--out-dir is empty: name a folder, or leave --out-dir out for its default")
+    path = Path(args.out_dir) if args.out_dir is not None else Path("out") / "experiments" / name
+    check_results(path, name)
     return path
 
 
@@ -310,10 +324,50 @@ def source_line(obj, pattern: str) -> tuple[str, int, str]:
 # -- writing results -------------------------------------------------------------------------------------------
 
 
+# What each result file may replace (kinds as gpt/files.py's ``describe`` names them). A CSV, a markdown table
+# and a JSON file are all "a file" by their content; what makes them this experiment's is its JSON file, which
+# names the experiment (``"experiment": name``): see ``check_results``.
+RESULT_FILES = {".json": "a file", ".csv": "a file", "_curves.csv": "a file", ".md": "a file", ".png": "a PNG image"}
+
+
+def check_results(directory: Path, name: str) -> None:
+    """Refuse to write experiment ``name``'s results in ``directory`` if that would replace anything but its own
+    earlier results: ``directory`` must be a folder (or nothing yet), and any ``<name>.csv`` / ``.md`` / ``.png``
+    there is replaced only beside a ``<name>.json`` that names this experiment. A checkpoint, a training log, a
+    folder or someone's notes under one of these names stay as they are."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise files.WriteRefused(
+            f"--out-dir {directory} is {files.describe(directory)}, not a folder: name a folder for the results"
+        )
+    ours = _names_experiment(directory / f"{name}.json", name)
+    for suffix, kind in RESULT_FILES.items():
+        path = directory / f"{name}{suffix}"
+        if files.describe(path) == kind and not ours:  # the right kind of file, but nothing says it is ours
+            why = "it does not name" if suffix == ".json" else f"there is no {name}.json beside it that names"
+            raise files.WriteRefused(
+                f"refusing to write the results of {name} at {path}: {why} the experiment {name} as earlier "
+                "results do; choose another --out-dir, or move that file away yourself"
+            )
+        files.check_target(path, (kind,), f"the results of {name}")  # another kind of file, a folder, ...
+
+
+def _names_experiment(path: Path, name: str) -> bool:
+    """True if ``path`` is a JSON file of results of experiment ``name`` (as ``Results.write`` writes them)."""
+    if files.describe(path) != "a file":
+        return False
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # unreadable, not UTF-8, not JSON: not ours
+        return False
+    return isinstance(content, dict) and content.get("experiment") == name
+
+
 class Results:
     """Collects an experiment's outputs under one directory: ``<name>.csv`` (one row per run or per curve point),
     ``<name>.json`` (everything, plus the command line and elapsed time), ``<name>.md`` (the table) and
-    ``<name>.png`` (the plot, when matplotlib is installed)."""
+    ``<name>.png`` (the plot, when matplotlib is installed). Each is written atomically, and only over the same
+    experiment's earlier results (``check_results``)."""
 
     def __init__(self, name: str, argv: Sequence[str], directory: Path):
         self.name, self.dir = name, directory
@@ -327,18 +381,31 @@ class Results:
         self, rows: list[dict], summary: dict, table: str, draw: Callable | None, curves_rows: list[dict] | None = None
     ) -> dict:
         """Write every file; ``draw(fig)`` fills a matplotlib ``Figure``. Returns {kind: path}."""
-        paths = {"csv": self.path(".csv"), "json": self.path(".json"), "md": self.path(".md")}
+        check_results(self.dir, self.name)  # again: the folder may have changed while the models trained
+        elapsed = time.perf_counter() - self.t0
+        payload = {"experiment": self.name, "command": self.command, "elapsed_s": round(elapsed, 2), **summary}
+        paths = {"json": self.path(".json"), "csv": self.path(".csv"), "md": self.path(".md")}
+        # the JSON first: it is what marks the other files as this experiment's, so that a run stopped halfway
+        # through writing can be run again
+        files.write_text(
+            paths["json"],
+            json.dumps(payload, indent=2, default=_jsonable) + "\n",
+            replaces=(RESULT_FILES[".json"],),
+            what=f"the results of {self.name}",
+        )
         write_csv(paths["csv"], rows)
         if curves_rows is not None:
             paths["curves_csv"] = self.path("_curves.csv")
             write_csv(paths["curves_csv"], curves_rows)
+        header = f"# {self.name}\n\n`{self.command}` ({elapsed:.0f} s)\n\n"
+        files.write_text(
+            paths["md"],
+            header + table.rstrip() + "\n",
+            replaces=(RESULT_FILES[".md"],),
+            what=f"the results table of {self.name}",
+        )
         if draw is not None and save_plot(self.path(".png"), draw):
             paths["png"] = self.path(".png")
-        elapsed = time.perf_counter() - self.t0
-        header = f"# {self.name}\n\n`{self.command}` ({elapsed:.0f} s)\n\n"
-        paths["md"].write_text(header + table.rstrip() + "\n", encoding="utf-8")
-        payload = {"experiment": self.name, "command": self.command, "elapsed_s": round(elapsed, 2), **summary}
-        paths["json"].write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n", encoding="utf-8")
         print(table)
         print(f"wrote {', '.join(str(p) for p in paths.values())} in {elapsed:.0f} s")
         return paths
@@ -355,13 +422,15 @@ def _jsonable(obj):
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
+    """``rows`` as a CSV file, written atomically over nothing but a plain file (see ``check_results``)."""
     columns: list[str] = []
     for row in rows:  # the union of all keys, in first-seen order
         columns += [k for k in row if k not in columns]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    files.write_text(path, text.getvalue(), replaces=(RESULT_FILES[".csv"],), what="the results (CSV)")
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
@@ -388,5 +457,6 @@ def save_plot(path: Path, draw: Callable) -> bool:
         return False
     fig = Figure(figsize=(11, 5), layout="constrained")
     draw(fig)
-    fig.savefig(path, dpi=110)
+    with files.atomic_writer(path, replaces=(RESULT_FILES[".png"],), what="the plot") as f:
+        fig.savefig(f, format="png", dpi=110)
     return True
