@@ -304,8 +304,8 @@ MATMUL_RANKS = (
 
 
 @st.composite
-def matmul_sample(draw):
-    rank = draw(st.sampled_from(MATMUL_RANKS))
+def matmul_sample(draw, ranks=MATMUL_RANKS):
+    rank = draw(st.sampled_from(ranks))
     shape_a, shape_b = rank(*(draw(st.integers(1, 3)) for _ in range(4)))
     return Sample((draw(arrays(shape_a)), draw(arrays(shape_b))), (), {}, _layouts(draw, 2))
 
@@ -745,7 +745,12 @@ REGISTRY: tuple[OpInfo, ...] = (
     OpInfo("minimum", method("minimum"), _KINK_FREE_PAIR, ("Tensor.minimum",),
            {"torch.minimum": None, "Tensor.min": None, "torch.min": None}, numpy_ref=np.minimum, **_ZERO),
     OpInfo("matmul", lambda m, a, b: a @ b, matmul_sample(), ("Tensor.__matmul__",),
-           {"Tensor.matmul": None, "torch.matmul": None, "torch.bmm": None, "torch.mm": None}, numpy_ref=np.matmul),
+           {"Tensor.matmul": None, "torch.matmul": None}, numpy_ref=np.matmul),
+    # mm and bmm take only matrices, and batches of one size, as PyTorch's (no broadcasting)
+    OpInfo("mm", lambda m, a, b: m.mm(a, b), matmul_sample([lambda m, k, n, b: ((m, k), (k, n))]), ("torch.mm",),
+           numpy_ref=np.matmul),
+    OpInfo("bmm", lambda m, a, b: m.bmm(a, b), matmul_sample([lambda m, k, n, b: ((b, m, k), (b, k, n))]),
+           ("torch.bmm",), numpy_ref=np.matmul),
     OpInfo("rmatmul", lambda m, a, b: b.__rmatmul__(a), matmul_sample(), ("Tensor.__rmatmul__",),
            numpy_ref=np.matmul),
     # -- arithmetic with a Python number --------------------------------------------------------------------

@@ -173,6 +173,13 @@ CLI_CASES = [
 ]  # fmt: skip
 
 
+# More cases live beside the code they probe, in the same two formats: the engine's API (tests/bad_inputs_api.py)
+# and the command line's areas (tests/bad_inputs_cli_*.py, each a CLI_CASES list). All of them are run here and
+# listed in the README's table.
+CASES += _load_cases("bad_inputs_api", "API_CASES")
+CLI_CASES += [case for module in CLI_CASE_MODULES for case in _load_cases(module, "CLI_CASES")]
+
+
 @pytest.mark.parametrize("where, what, run, message", CASES, ids=[c[1] for c in CASES])
 def test_a_bad_input_gets_a_message_that_names_the_problem(where, what, run, message, monkeypatch):
     if "without a GPU" in what:  # make the machine GPU-less even where CUDA (or its stand-in) is there
@@ -180,13 +187,6 @@ def test_a_bad_input_gets_a_message_that_names_the_problem(where, what, run, mes
     with pytest.raises((ValueError, TypeError, RuntimeError, IndexError, MemoryError)) as caught:
         run()
     assert message in str(caught.value)
-
-
-# More cases live beside the code they probe, in the same two formats: the engine's API (tests/bad_inputs_api.py)
-# and the command line's areas (tests/bad_inputs_cli_*.py, each a CLI_CASES list). All of them are run here and
-# listed in the README's table.
-CASES += _load_cases("bad_inputs_api", "API_CASES")
-CLI_CASES += [case for module in CLI_CASE_MODULES for case in _load_cases(module, "CLI_CASES")]
 
 
 @pytest.fixture(scope="session")

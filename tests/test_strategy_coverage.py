@@ -25,7 +25,7 @@ TIE_FREE = {  # inputs whose values must stay distinct (ties or zero variance): 
     "std", "max", "min", "max.dim", "min.dim", "amax", "amin", "amax.all", "amax.all_keepdim", "amin.all",
     "argmax", "argmin", "argmax.keepdim", "topk", "F.layer_norm", "F.layer_norm.no_affine",
 }  # fmt: skip
-FIXED_RANK = {"T", "F.embedding", "F.cross_entropy", "F.nll_loss", "transpose.0d"}  # the op takes one rank
+FIXED_RANK = {"T", "F.embedding", "F.cross_entropy", "F.nll_loss", "transpose.0d", "mm", "bmm"}  # the op takes one rank
 
 
 def expected_layouts(entry, i: int) -> set:

@@ -7,7 +7,7 @@ from tinygrad_edu.nn import functional as F
 
 from . import autograd, cuda, dtypes, nn, optim  # noqa: E402,I001 - nn and optim build on everything above
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from . import allocator, backend
+from . import allocator, backend, promotion
 from .backend import device, get_rng_state, set_rng_state
 from .dtypes import (
     bool,
@@ -70,6 +70,8 @@ dtype = dtypes.DType
 
 def _unary(name):
     def fn(input, *args, **kwargs):
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}")
         return getattr(input, name)(*args, **kwargs)
 
     fn.__name__ = name
@@ -148,11 +150,25 @@ def pow(input, exponent):  # noqa: A001
     return input**exponent
 
 
-def bmm(input, mat2):
+def mm(input, mat2):
+    """The product of two matrices (``matmul`` also takes vectors and batches)."""
+    promotion.check_matmul("mm", input, mat2)
+    if input.dim() != 2 or mat2.dim() != 2:
+        raise RuntimeError(
+            f"mm: both arguments must be matrices, got shapes {tuple(input.shape)} and {tuple(mat2.shape)}"
+        )
     return input @ mat2
 
 
-mm = bmm
+def bmm(input, mat2):
+    """The products of two batches of matrices, (b, n, m) @ (b, m, p): no broadcasting, as PyTorch's."""
+    promotion.check_matmul("bmm", input, mat2)
+    if input.dim() != 3 or mat2.dim() != 3 or input.shape[0] != mat2.shape[0]:
+        raise RuntimeError(
+            f"bmm: both arguments must be 3-D with the same batch size, got shapes {tuple(input.shape)} and "
+            f"{tuple(mat2.shape)}"
+        )
+    return input @ mat2
 
 
 def assert_async(condition: Tensor, error) -> None:

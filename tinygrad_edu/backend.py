@@ -25,13 +25,20 @@ class device:  # noqa: N801 - PyTorch spells it in lower case
             return
         if not isinstance(spec, str):
             raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {type(spec).__name__}")
-        kind, _, idx = spec.partition(":")
+        if not spec:
+            raise RuntimeError("Device string must not be empty: expected 'cpu', 'cuda' or 'cuda:N'")
+        kind, colon, idx = spec.partition(":")
         if kind not in ("cpu", "cuda"):
-            raise ValueError(f"unknown device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+            raise RuntimeError(f"unknown device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+        # as PyTorch's: the index is digits alone ("cuda:x", "cuda:", "cuda:-1" and "cuda: 0" are refused)
+        if colon and not (idx.isascii() and idx.isdigit() and (idx == "0" or idx[0] != "0")):
+            raise RuntimeError(f"Invalid device string: {spec!r} (expected 'cpu', 'cuda' or 'cuda:N')")
+        if index is not None and (colon or index < 0):
+            raise RuntimeError(f"device({spec!r}, {index}): give one non-negative index, in the string or as index=")
         self.type = kind
-        self.index = int(idx) if idx else index
+        self.index = int(idx) if colon else index
         if kind == "cpu" and self.index not in (None, 0):
-            raise ValueError(f"device {spec!r}: the CPU has no index")
+            raise RuntimeError(f"device {spec!r}: the CPU has no index")
 
     def __str__(self) -> str:
         return self.type if self.index is None else f"{self.type}:{self.index}"
@@ -264,8 +271,14 @@ def draw_seed(gen) -> int:
 
 
 def manual_seed(seed: int) -> None:
-    """Seed every device's generator, as ``torch.manual_seed`` does."""
-    _seed[0] = int(seed)
+    """Seed every device's generator, as ``torch.manual_seed`` does: a negative seed counts from 2**64."""
+    seed = int(seed)
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError(
+            f"manual_seed: Overflow when unpacking the seed {seed}: it must be within the inclusive range "
+            "[-0x8000_0000_0000_0000, 0xffff_ffff_ffff_ffff]"
+        )
+    _seed[0] = seed % 2**64
     for dev in list(_generators) or [CPU]:
         _generators[dev] = _new_generator(dev, _seed[0])
 

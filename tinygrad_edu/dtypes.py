@@ -54,10 +54,10 @@ def from_numpy(np_dtype) -> DType:
     """The DType for an array dtype; an unsupported one (complex, strings) is a clear error."""
     if isinstance(np_dtype, _np_dtypes.dtype) and np_dtype in _BY_NP:  # an array's own: no conversion needed
         return _BY_NP[np_dtype]
-    try:
-        return _BY_NP[_np_dtypes.dtype(np_dtype)]
-    except KeyError:
-        raise TypeError(f"unsupported array dtype {np_dtype!s}; supported: {[d.name for d in ALL]}") from None
+    np_dtype = _np_dtypes.dtype(np_dtype)
+    if np_dtype not in _BY_NP:
+        raise TypeError(f"unsupported array dtype {np_dtype!s}; supported: {[d.name for d in ALL]}")
+    return _BY_NP[np_dtype]
 
 
 def to_numpy(dtype) -> _np_dtypes.dtype:
@@ -72,4 +72,6 @@ def to_numpy(dtype) -> _np_dtypes.dtype:
         return bool.np
     if isinstance(dtype, str) and dtype in _BY_NAME:
         return _BY_NAME[dtype].np
+    if not isinstance(dtype, (_np_dtypes.dtype, type)):  # NumPy would read 3 or "floaty" with its own message
+        raise TypeError(f"dtype must be a tinygrad_edu dtype such as tinygrad_edu.float32, got {dtype!r}")
     return from_numpy(dtype).np

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+import operator
+
 import numpy
 
 from . import backend, dtypes
 from .autograd.graph import apply
-from .indexing import shape_arg
+from .indexing import dim_index, size_arg
 from .ops import movement
 from .promotion import result_dtype, same_device
 from .tensor import Tensor
@@ -31,37 +35,49 @@ def from_numpy(array: numpy.ndarray) -> Tensor:
     return Tensor._wrap(array, backend.CPU)
 
 
-def _make(fill, size, dtype, device, requires_grad, default=dtypes.float32):
+def _make(what, fill, size, dtype, device, requires_grad, default=dtypes.float32):
+    """A new tensor of ``size`` filled by ``fill(xp, shape, np_dtype, device)``; ``what`` names it in errors."""
+    shape = size_arg(size, what)
     dev = backend.canonical(device)
     np_dtype = dtypes.to_numpy(dtype if dtype is not None else default)
-    out = Tensor._wrap(fill(backend.array_module(dev), shape_arg(size), np_dtype, dev), dev)
+    out = Tensor._wrap(fill(backend.array_module(dev), shape, np_dtype, dev), dev)
     return out.requires_grad_(True) if requires_grad else out
 
 
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _make(lambda xp, s, d, _: xp.zeros(s, d), size, dtype, device, requires_grad)
+    return _make("zeros()", lambda xp, s, d, _: xp.zeros(s, d), size, dtype, device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _make(lambda xp, s, d, _: xp.ones(s, d), size, dtype, device, requires_grad)
+    return _make("ones()", lambda xp, s, d, _: xp.ones(s, d), size, dtype, device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _make(lambda xp, s, d, _: xp.empty(s, d), size, dtype, device, requires_grad)
+    return _make("empty()", lambda xp, s, d, _: xp.empty(s, d), size, dtype, device, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    if not isinstance(fill_value, (numbers.Number, numpy.generic)):  # NumPy would fill None as nan
+        raise TypeError(f"full(): argument 'fill_value' must be a number, not {type(fill_value).__name__}")
     if dtype is None:
         dtype = (
             dtypes.bool
             if isinstance(fill_value, bool)
             else (dtypes.int64 if isinstance(fill_value, int) else dtypes.float32)
         )
-    return _make(lambda xp, s, d, _: xp.full(s, fill_value, d), (size,), dtype, device, requires_grad)
+    return _make("full()", lambda xp, s, d, _: xp.full(s, fill_value, d), (size,), dtype, device, requires_grad)
 
 
 def _like(fn, t: Tensor, dtype=None, device=None, requires_grad=False):
+    _check_tensor(f"{fn.__name__}_like()", t)
     return fn(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+
+
+def _check_tensor(what: str, t) -> None:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{what}: argument 'input' must be Tensor, not {type(t).__name__}")
 
 
 def zeros_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -73,6 +89,7 @@ def ones_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def full_like(t, fill_value, dtype=None, device=None) -> Tensor:
+    _check_tensor("full_like()", t)
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device)
 
 
@@ -89,6 +106,17 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
     if end is None:
         start, end = 0, start
     start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
+    for name, v in (("start", start), ("end", end), ("step", step)):
+        if not isinstance(v, numbers.Real) or isinstance(v, bool):
+            raise TypeError(f"arange(): argument '{name}' must be a number, not {type(v).__name__}")
+    if not all(math.isfinite(v) for v in (start, end)):
+        raise RuntimeError(f"arange: unsupported range: {start} -> {end}")
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if (step > 0 and end < start) or (step < 0 and end > start):  # NumPy would return an empty tensor
+        raise RuntimeError(
+            f"arange: upper bound and lower bound inconsistent with step sign (start={start}, end={end}, step={step})"
+        )
     if dtype is None:
         dtype = dtypes.int64 if all(isinstance(v, int) for v in (start, end, step)) else dtypes.float32
     dev = backend.canonical(device)
@@ -97,14 +125,26 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
 
 
 def linspace(start, end, steps, dtype=None, device=None) -> Tensor:
+    steps = _count_arg("linspace", "steps", steps)
     dev = backend.canonical(device)
     np_dtype = dtypes.to_numpy(dtype or dtypes.float32)
     return Tensor._wrap(backend.array_module(dev).linspace(start, end, steps, dtype=np_dtype), dev)
 
 
 def eye(n, m=None, dtype=None, device=None) -> Tensor:
+    n, m = _count_arg("eye", "n", n), None if m is None else _count_arg("eye", "m", m)
     dev = backend.canonical(device)
     return Tensor._wrap(backend.array_module(dev).eye(n, m, dtype=dtypes.to_numpy(dtype or dtypes.float32)), dev)
+
+
+def _count_arg(what: str, name: str, value) -> int:
+    """An int argument that counts something (steps, rows, samples): not a float, not negative."""
+    if not isinstance(value, (int, numpy.integer, Tensor)) or isinstance(value, bool):
+        raise TypeError(f"{what}(): argument '{name}' must be int, not {type(value).__name__}")
+    value = operator.index(value)
+    if value < 0:
+        raise RuntimeError(f"{what}: {name} must be non-negative, got {value}")
+    return value
 
 
 # -- random ----------------------------------------------------------------------------------------------
@@ -125,18 +165,27 @@ def randn(*size, dtype=None, device=None, requires_grad: bool = False, generator
     """Samples from N(0, 1)."""
 
     def fill(xp, shape, np_dtype, dev):
-        return (generator or backend.generator(dev)).standard_normal(shape, dtype=np_dtype)
+        gen = generator or backend.generator(dev)
+        return gen.standard_normal(shape, dtype=_sampled_dtype("randn", np_dtype)).astype(np_dtype, copy=False)
 
-    return _make(fill, size, dtype, device, requires_grad)
+    return _make("randn()", fill, size, dtype, device, requires_grad)
 
 
 def rand(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
     """Samples from U[0, 1)."""
 
     def fill(xp, shape, np_dtype, dev):
-        return (generator or backend.generator(dev)).random(shape, dtype=np_dtype)
+        gen = generator or backend.generator(dev)
+        return gen.random(shape, dtype=_sampled_dtype("rand", np_dtype)).astype(np_dtype, copy=False)
 
-    return _make(fill, size, dtype, device, requires_grad)
+    return _make("rand()", fill, size, dtype, device, requires_grad)
+
+
+def _sampled_dtype(what: str, np_dtype):
+    """The dtype the generator draws in: float32 or float64 (float16 is drawn as float32, then rounded)."""
+    if np_dtype.kind != "f":
+        raise NotImplementedError(f"{what}: samples need a floating point dtype, got {dtypes.from_numpy(np_dtype)}")
+    return numpy.float64 if np_dtype == numpy.float64 else numpy.float32
 
 
 def randint(*args, size=None, dtype=None, device=None, generator=None) -> Tensor:
@@ -149,17 +198,22 @@ def randint(*args, size=None, dtype=None, device=None, generator=None) -> Tensor
         low, high = args
     else:
         raise TypeError("randint expects (high, size) or (low, high, size)")
-    low, high = int(low), int(high)
+    for name, v in (("low", low), ("high", high)):
+        if not isinstance(v, (int, numpy.integer, Tensor)) or isinstance(v, bool):
+            raise TypeError(f"randint(): argument '{name}' must be int, not {type(v).__name__}")
+    low, high = operator.index(low), operator.index(high)
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
 
     def fill(xp, shape, np_dtype, dev):
         return (generator or backend.generator(dev)).integers(low, high, size=shape).astype(np_dtype)
 
-    return _make(fill, (size,) if isinstance(size, int) else size, dtype, device, False, default=dtypes.int64)
+    size = (size,) if isinstance(size, int) else size
+    return _make("randint()", fill, size, dtype, device, False, default=dtypes.int64)
 
 
 def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
+    n = _count_arg("randperm", "n", n)
     dev = backend.canonical(device)
     gen = generator or backend.generator(dev)
     if dev.type == "cpu":
@@ -170,6 +224,8 @@ def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
 
 
 def normal(mean: float, std: float, size, dtype=None, device=None, generator=None) -> Tensor:
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     return randn(size, dtype=dtype, device=device, generator=generator) * std + mean
 
 
@@ -178,6 +234,14 @@ def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, gene
     normalised). Without replacement, each index appears at most once per row."""
     if probs.dim() not in (1, 2):
         raise RuntimeError(f"multinomial: probs must be 1-D or 2-D, got shape {tuple(probs.shape)}")
+    if not probs.dtype.is_floating_point:
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got {probs.dtype}")
+    num_samples = _count_arg("multinomial", "num_samples", num_samples)
+    if num_samples == 0 or probs.shape[-1] == 0:
+        raise RuntimeError(
+            f"multinomial: cannot sample {num_samples} samples from {probs.shape[-1]} categories "
+            "(both must be positive)"
+        )
     xp, dev = probs._xp, probs.device
     weights = probs._data.astype(numpy.float64).reshape(-1, probs.shape[-1])
     categories = weights.shape[1]
@@ -214,9 +278,14 @@ def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, gene
 
 
 def _common(tensors, what):
+    if isinstance(tensors, Tensor):  # iterating it would join its rows
+        raise TypeError(f"{what}(): argument 'tensors' must be a tuple or list of Tensors, not Tensor")
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError(f"{what}: expected a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{what}: expected Tensor as element {i} of the list, but got {type(t).__name__}")
     for t in tensors[1:]:
         same_device(what, tensors[0], t)
     # PyTorch's promotion across kinds: the highest kind (bool < integer < float) decides, so int64 with
@@ -234,7 +303,9 @@ def cat(tensors, dim: int = 0) -> Tensor:
     tensors = _common(tensors, "cat")
     first = tensors[0]._data.shape
     ndim = len(first)
-    axis = dim % max(ndim, 1)
+    if ndim == 0:
+        raise RuntimeError("cat: zero-dimensional tensors cannot be concatenated (stack them instead)")
+    axis = dim_index(dim, ndim)
     for t in tensors:
         shape = t._data.shape
         if len(shape) != ndim or any(shape[i] != first[i] for i in range(ndim) if i != axis):
@@ -252,7 +323,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) > 1:
         raise RuntimeError(f"stack expects each tensor to be equal size, got shapes {sorted(shapes)}")
-    axis = dim % (tensors[0].dim() + 1)
+    axis = dim_index(dim, tensors[0].dim() + 1)
     return apply(movement.Stack, *tensors, dim=axis)
 
 

@@ -4,6 +4,8 @@ negative dims, ``dim=None`` for all dims, and shapes given as ``f(2, 3)`` or ``f
 from __future__ import annotations
 
 import builtins
+import math
+import operator
 
 import numpy
 
@@ -66,14 +68,64 @@ def dim_indices(dim, ndim: int) -> tuple:
     dims = dim if isinstance(dim, (tuple, list)) else (dim,)
     if ndim == 0:
         return ()
-    return tuple(sorted({dim_index(d, ndim) for d in dims}))
+    axes = [dim_index(d, ndim) for d in dims]
+    if len(set(axes)) != len(axes):  # PyTorch refuses to reduce a dim twice
+        raise RuntimeError(
+            f"dim {builtins.max(axes, key=axes.count)} appears multiple times in the list of dims {dims}"
+        )
+    return tuple(sorted(axes))
 
 
-def shape_arg(shape) -> tuple:
-    """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f(torch.Size([2, 3]))``; 0-d tensors count as ints."""
+def shape_arg(shape, what: str = "size") -> tuple:
+    """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f(torch.Size([2, 3]))``; 0-d integer tensors count as ints.
+
+    ``what`` names the argument in the error, e.g. ``"reshape(): argument 'shape'"``."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
-    return tuple(int(s) for s in shape)
+    try:
+        return tuple(operator.index(s) for s in shape)  # int() would make 2.5 a 2, and "3" a 3
+    except TypeError:
+        i, bad = next((i, s) for i, s in enumerate(shape) if not _is_index(s))
+        raise TypeError(
+            f"{what} must be a tuple of ints, but found element of type {type(bad).__name__} at pos {i}"
+        ) from None
+
+
+def new_shape(shape: tuple, numel: int, what: str) -> tuple:
+    """A reshape's target: at most one -1, and a size for it that exists (NumPy takes any negative for -1)."""
+    if builtins.min(shape, default=0) >= 0:
+        return shape
+    for i, n in enumerate(shape):
+        if n < -1:
+            raise RuntimeError(f"{what}: invalid shape dimension {n} at index {i} of shape {list(shape)}")
+    if shape.count(-1) > 1:
+        raise RuntimeError(f"{what}: only one dimension can be inferred, got shape {list(shape)}")
+    known = math.prod(n for n in shape if n != -1)
+    if known == 0 and numel == 0:
+        raise RuntimeError(
+            f"{what}: cannot reshape tensor of 0 elements into shape {list(shape)} because the unspecified "
+            "dimension size -1 can be any value and is ambiguous"
+        )
+    if known == 0 or numel % known:
+        raise RuntimeError(f"{what}: shape {list(shape)} is invalid for input of size {numel}")
+    return shape
+
+
+def size_arg(size, what: str) -> tuple:
+    """The size of a new tensor (``zeros(2, 3)``): ints, none negative. ``what`` is the function, e.g. ``ones()``."""
+    shape = shape_arg(size, f"{what}: argument 'size'")
+    for n in shape:
+        if n < 0:
+            raise RuntimeError(f"{what}: Trying to create tensor with negative dimension {n}: {list(shape)}")
+    return shape
+
+
+def _is_index(value) -> bool:
+    try:
+        operator.index(value)
+        return True
+    except TypeError:
+        return False
 
 
 def numpy_aliases(dim, keepdim, axis, keepdims):

@@ -85,6 +85,18 @@ def binary(op, a, b, true_division: bool = False):
     return apply(op, a, b)
 
 
+def check_matmul(what: str, a, b) -> None:
+    """Matrix products don't promote, as PyTorch's: two tensors of one dtype (a dtype check, nothing read)."""
+    Tensor = graph.tensor_type()
+    for x in (a, b):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{what}: expected Tensor operands, got {type(x).__name__}")
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(
+            f"{what}: expected m1 and m2 to have the same dtype, but got: {a.dtype.name} != {b.dtype.name}"
+        )
+
+
 def as_float(t):
     """Integer inputs to float-only functions (exp, softmax ...) become float32, as in PyTorch."""
     return t if t._data.dtype.kind == "f" else t.float()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import numbers
 
 import numpy
 
@@ -18,10 +19,19 @@ from .autograd.grad_mode import is_grad_enabled
 from .autograd.graph import apply
 from .creation import to_array
 from .hooks import add_hook
-from .indexing import convert_index, dim_index, dim_indices, index_steps, numpy_aliases, shape_arg
+from .indexing import (
+    convert_index,
+    dim_index,
+    dim_indices,
+    index_steps,
+    new_shape,
+    numpy_aliases,
+    shape_arg,
+    size_arg,
+)
 from .ops import elementwise, movement, nn_ops, reduce
 from .printing import host, tensor_repr
-from .promotion import array_of, as_float, binary, same_device
+from .promotion import array_of, as_float, binary, check_matmul, same_device
 
 
 class Size(tuple):
@@ -46,7 +56,7 @@ class Tensor:
         "_data",
         "device",
         "requires_grad",
-        "grad",
+        "_grad",
         "_ctx",
         "_output_index",
         "_version",
@@ -73,7 +83,7 @@ class Tensor:
 
     def _init_fields(self, array, device) -> None:
         self._data, self.device = array, device
-        self.requires_grad, self.grad, self._ctx, self._output_index = False, None, None, 0
+        self.requires_grad, self._grad, self._ctx, self._output_index = False, None, None, 0
         self._version, self._hooks, self._retains_grad = 0, None, False
 
     @property
@@ -191,7 +201,22 @@ class Tensor:
         return self._data
 
     # -- autograd -------------------------------------------------------------------------------------------
+    @property
+    def grad(self):
+        """The gradient that backward accumulated here (None before): a Tensor of this one's shape, dtype, device."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            check_assigned_grad(self, value)
+        self._grad = value
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if not isinstance(requires_grad, bool):  # "no" would switch it on
+            raise TypeError(
+                f"requires_grad_(): argument 'requires_grad' must be bool, not {type(requires_grad).__name__}"
+            )
         if requires_grad and not self.dtype.is_floating_point:
             raise RuntimeError(
                 f"only floating point tensors can require gradients, got dtype {self.dtype} "
@@ -225,6 +250,8 @@ class Tensor:
         """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
         if not self.requires_grad:
             raise RuntimeError("can't register a hook on a tensor that does not require grad")
+        if not callable(hook):  # else it would fail only in the middle of a backward pass
+            raise TypeError(f"register_hook expects a function of the gradient, got {type(hook).__name__}")
         if self._hooks is None:
             self._hooks = {}
         return add_hook(self._hooks, hook)
@@ -262,10 +289,19 @@ class Tensor:
         self._check_inplace("copy_")
         source = source if isinstance(source, Tensor) else Tensor(source)
         same_device("copy_", self, source)
-        self._xp.copyto(self._data, self._xp.broadcast_to(source._data, self._data.shape), casting="unsafe")
+        try:
+            values = self._xp.broadcast_to(source._data, self._data.shape)
+        except ValueError:
+            raise RuntimeError(
+                f"copy_: the source's shape {tuple(source.shape)} does not broadcast to this tensor's "
+                f"{tuple(self.shape)}"
+            ) from None
+        self._xp.copyto(self._data, values, casting="unsafe")
         return self
 
     def fill_(self, value) -> Tensor:
+        if not isinstance(value, (numbers.Number, numpy.generic, Tensor)):  # NumPy would try float(value)
+            raise TypeError(f"fill_(): argument 'value' must be a number, not {type(value).__name__}")
         self._check_inplace("fill_")
         self._data.fill(value)
         return self
@@ -274,12 +310,16 @@ class Tensor:
         return self.fill_(0)
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
+        if std < 0:
+            raise RuntimeError(f"normal_ expects std >= 0.0, but found std {std}")
         self._check_inplace("normal_")
         gen = generator or backend.generator(self.device)
         self._data[...] = gen.standard_normal(self._data.shape, dtype=self._data.dtype) * std + mean
         return self
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
+        if a > b:
+            raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
         self._check_inplace("uniform_")
         gen = generator or backend.generator(self.device)
         self._data[...] = gen.random(self._data.shape, dtype=self._data.dtype) * (b - a) + a
@@ -362,9 +402,11 @@ class Tensor:
         return binary(elementwise.Pow, other, self)
 
     def __matmul__(self, other):
+        check_matmul("matmul", self, other)
         return binary(reduce.MatMul, self, other)
 
     def __rmatmul__(self, other):
+        check_matmul("matmul", other, self)
         return binary(reduce.MatMul, other, self)
 
     def __neg__(self):
@@ -469,11 +511,18 @@ class Tensor:
         return Tensor._wrap(self._xp.asarray(self._data.any()), self.device)
 
     def argmax(self, dim=None, keepdim=False):
-        out = self._data.argmax(axis=dim, keepdims=keepdim) if dim is not None else self._data.argmax()
-        return Tensor._wrap(self._xp.asarray(out), self.device)
+        return self._arg_extreme("argmax", dim, keepdim)
 
     def argmin(self, dim=None, keepdim=False):
-        out = self._data.argmin(axis=dim, keepdims=keepdim) if dim is not None else self._data.argmin()
+        return self._arg_extreme("argmin", dim, keepdim)
+
+    def _arg_extreme(self, name: str, dim, keepdim: bool):
+        if dim is None:
+            if self._data.size == 0:
+                raise IndexError(f"{name}(): the tensor has no elements (shape {tuple(self.shape)}); give a dim")
+            out = getattr(self._data, name)()
+        else:
+            out = getattr(self._data, name)(axis=dim_index(dim, self._data.ndim), keepdims=keepdim)
         return Tensor._wrap(self._xp.asarray(out), self.device)
 
     def allclose(self, other, rtol=1e-5, atol=1e-8) -> bool:
@@ -523,6 +572,9 @@ class Tensor:
     def clamp(self, min=None, max=None):  # noqa: A002
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
+        for bound in (min, max):
+            if bound is not None and not isinstance(bound, numbers.Real):
+                raise TypeError(f"clamp(): min and max must be numbers, got {type(bound).__name__}")
         source = self
         if not self.dtype.is_floating_point and any(isinstance(b, builtins.float) for b in (min, max)):
             source = self.float()  # a float bound makes the result float, as in PyTorch
@@ -540,20 +592,22 @@ class Tensor:
     def sum(self, dim=None, keepdim: bool = False, dtype=None, *, axis=None, keepdims=None):
         """Also takes NumPy's spellings ``axis`` and ``keepdims``, as PyTorch does."""
         dim, keepdim = numpy_aliases(dim, keepdim, axis, keepdims)
-        source = self.to(dtype) if dtype is not None else self
+        source = self.to(dtype=dtype) if dtype is not None else self
         if source._data.dtype == numpy.bool_:
             source = source.long()
         return apply(reduce.Sum, source, axes=dim_indices(dim, self._data.ndim), keepdim=keepdim)
 
     def mean(self, dim=None, keepdim: bool = False, dtype=None, *, axis=None, keepdims=None):
         dim, keepdim = numpy_aliases(dim, keepdim, axis, keepdims)
-        source = self.to(dtype) if dtype is not None else self
+        source = self.to(dtype=dtype) if dtype is not None else self
         if not source.dtype.is_floating_point:
             raise RuntimeError(f"mean(): input dtype must be floating point, got {source.dtype} (use .float() first)")
         return apply(reduce.Mean, source, axes=dim_indices(dim, self._data.ndim), keepdim=keepdim)
 
     def var(self, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, correction=None):
         """Variance with Bessel's correction by default (``correction=1``), as in PyTorch."""
+        if not self.dtype.is_floating_point:
+            raise RuntimeError(f"std and var only support floating point dtypes, got {self.dtype} (use .float() first)")
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
         axes = dim_indices(dim, self._data.ndim)
@@ -616,6 +670,8 @@ class Tensor:
         ``values`` is an index into ``self``, so gradients flow back to the selected entries."""
         if self._data.ndim == 0:
             raise RuntimeError("topk: the tensor must have at least one dimension")
+        if not isinstance(k, (int, numpy.integer)):
+            raise TypeError(f"topk(): argument 'k' must be int, not {type(k).__name__}")
         axis = dim_index(dim, self._data.ndim)
         size = self._data.shape[axis]
         if not 0 <= k <= size:
@@ -636,12 +692,14 @@ class Tensor:
 
     # -- shapes -----------------------------------------------------------------------------------------------
     def reshape(self, *shape):
-        return apply(movement.Reshape, self, shape=shape_arg(shape))
+        shape = new_shape(shape_arg(shape, "reshape(): argument 'shape'"), self._data.size, "reshape")
+        return apply(movement.Reshape, self, shape=shape)
 
     def view(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], dtypes.DType):
             raise NotImplementedError("view(dtype) reinterprets bytes; use .to(dtype) to convert values")
-        return apply(movement.Reshape, self, shape=shape_arg(shape), require_view=True)
+        shape = new_shape(shape_arg(shape, "view(): argument 'size'"), self._data.size, "view")
+        return apply(movement.Reshape, self, shape=shape, require_view=True)
 
     def view_as(self, other):
         return self.view(other.shape)
@@ -653,11 +711,15 @@ class Tensor:
         if self._data.ndim == 0:
             return self.reshape(1)
         start, end = dim_index(start_dim, self._data.ndim), dim_index(end_dim, self._data.ndim)
+        if start > end:
+            raise RuntimeError(
+                f"flatten() has invalid args: start_dim ({start_dim}) cannot come after end_dim ({end_dim})"
+            )
         shape = self._data.shape
         return self.reshape(*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
 
     def permute(self, *dims):
-        dims = tuple(dim_index(d, self._data.ndim) for d in shape_arg(dims))
+        dims = tuple(dim_index(d, self._data.ndim) for d in shape_arg(dims, "permute(): argument 'dims'"))
         if sorted(dims) != list(range(self._data.ndim)):
             raise RuntimeError(f"permute: {dims} is not a permutation of the {self._data.ndim} dims of {self.shape}")
         return apply(movement.Permute, self, dims=dims)
@@ -700,7 +762,7 @@ class Tensor:
         return self.reshape(*(n for i, n in enumerate(shape) if not (i in axes and n == 1)))
 
     def expand(self, *sizes):
-        sizes = shape_arg(sizes)
+        sizes = shape_arg(sizes, "expand(): argument 'size'")
         extra = len(sizes) - self._data.ndim
         if extra < 0:
             raise RuntimeError(
@@ -731,11 +793,20 @@ class Tensor:
     def split(self, split_size, dim: int = 0):
         axis = dim_index(dim, self._data.ndim)
         length = self._data.shape[axis]
+        if not isinstance(split_size, (int, list, tuple)):
+            raise TypeError(f"split(): split_size must be an int or a list of ints, not {type(split_size).__name__}")
+        if isinstance(split_size, int) and split_size <= 0:
+            raise RuntimeError(f"split: split_size must be a positive int, got {split_size}")
         sizes = (
             [split_size] * (length // split_size) + ([length % split_size] if length % split_size else [])
             if isinstance(split_size, int)
             else list(split_size)
         )
+        if sum(sizes) != length or builtins.min(sizes, default=0) < 0:  # slicing would quietly give other sizes
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {length} (input tensor's size at dimension "
+                f"{dim}), but got split_sizes={sizes}"
+            )
         if self.requires_grad and is_grad_enabled():  # one op, whose backward concatenates the pieces' gradients
             return apply(movement.Split, self, sizes=tuple(sizes), axis=axis)
         pieces, start = [], 0
@@ -747,6 +818,8 @@ class Tensor:
         return tuple(pieces)
 
     def chunk(self, chunks: int, dim: int = 0):
+        if not isinstance(chunks, (int, numpy.integer)) or chunks <= 0:
+            raise RuntimeError(f"chunk expects chunks to be an int greater than 0, got: {chunks!r}")
         axis = dim_index(dim, self._data.ndim)
         length = self._data.shape[axis]
         if length == 0:  # as PyTorch: ``chunks`` empty pieces
@@ -762,7 +835,7 @@ class Tensor:
             try:
                 return Tensor._wrap(self._data[movement.index_on_device(self._xp, self.shape, index)], self.device)
             except IndexError as exc:
-                raise IndexError(f"index out of range for a tensor of shape {tuple(self.shape)}: {exc}") from None
+                raise movement.index_error(self.shape, exc) from None
         return apply(movement.Index, self, index=index)
 
     def masked_fill(self, mask, value):
@@ -770,13 +843,23 @@ class Tensor:
         same_device("masked_fill", self, mask)
         if mask._data.dtype != numpy.bool_:
             raise RuntimeError(f"masked_fill: the mask must be a bool tensor, got {mask.dtype}")
+        if isinstance(value, Tensor) and value.dim() != 0:
+            raise RuntimeError(
+                f"masked_fill only supports a 0-dimensional value tensor, but got one of shape {tuple(value.shape)}"
+            )
         return apply(movement.MaskedFill, self, mask, value=float(value))
 
     def tril(self, diagonal: int = 0):
+        self._check_matrix("tril")
         return apply(movement.Triangle, self, upper=False, diagonal=diagonal)
 
     def triu(self, diagonal: int = 0):
+        self._check_matrix("triu")
         return apply(movement.Triangle, self, upper=True, diagonal=diagonal)
+
+    def _check_matrix(self, what: str) -> None:
+        if self._data.ndim < 2:  # NumPy would broadcast a vector to a matrix
+            raise RuntimeError(f"{what}: input tensor must have at least 2 dimensions, got shape {tuple(self.shape)}")
 
     # -- dtype and device ----------------------------------------------------------------------------------
     def to(self, *args, **kwargs):
@@ -819,16 +902,37 @@ class Tensor:
         return self.to(other.dtype)
 
     def new_zeros(self, *size):
-        return Tensor._wrap(self._xp.zeros(shape_arg(size), dtype=self._data.dtype), self.device)
+        return Tensor._wrap(self._xp.zeros(size_arg(size, "new_zeros()"), dtype=self._data.dtype), self.device)
 
     def new_ones(self, *size):
-        return Tensor._wrap(self._xp.ones(shape_arg(size), dtype=self._data.dtype), self.device)
+        return Tensor._wrap(self._xp.ones(size_arg(size, "new_ones()"), dtype=self._data.dtype), self.device)
 
     def new_tensor(self, data):
         return Tensor(data, dtype=self.dtype, device=self.device)
 
     def zero_grad_(self):
         self.grad = None
+
+
+def check_assigned_grad(t: Tensor, grad) -> None:
+    """As PyTorch, ``t.grad = grad`` refuses a gradient that could not be ``t``'s (cheap: no values are read)."""
+    if not isinstance(grad, Tensor):
+        raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(grad).__name__}")
+    if grad._data.dtype != t._data.dtype:
+        raise RuntimeError(
+            f"assigned grad has data of a different type: attempting to assign a gradient with dtype {grad.dtype} "
+            f"to a tensor with dtype {t.dtype}"
+        )
+    if grad._data.shape != t._data.shape:
+        raise RuntimeError(
+            f"assigned grad has data of a different size: attempting to assign a gradient of size "
+            f"{list(grad.shape)} to a tensor of size {list(t.shape)}"
+        )
+    if grad.device != t.device:
+        raise RuntimeError(
+            f"assigned grad has data on a different device: attempting to assign a gradient on {grad.device} "
+            f"to a tensor on {t.device}"
+        )
 
 
 def parse_to_args(args, kwargs):

@@ -16,7 +16,17 @@ def _set(enabled: bool) -> None:
     _state.enabled = enabled
 
 
-class _GradMode(contextlib.ContextDecorator):
+class _NeedsCall(type):
+    """``with no_grad:`` (the class, not an instance) gets a message that says what to write instead."""
+
+    def __enter__(cls):
+        raise TypeError(f"{cls.__name__} is a class: write `with {cls.__name__}():`, with the parentheses")
+
+    def __exit__(cls, *exc):
+        return False
+
+
+class _GradMode(contextlib.ContextDecorator, metaclass=_NeedsCall):
     """Base of the context managers below; each also works as a decorator (``@no_grad()``)."""
 
     enabled: bool
@@ -47,7 +57,9 @@ class set_grad_enabled(_GradMode):  # noqa: N801
     """``set_grad_enabled(False)`` as a context manager, decorator or plain call."""
 
     def __init__(self, mode: bool):
-        self.enabled = bool(mode)
+        if not isinstance(mode, bool):  # bool("no") is True
+            raise TypeError(f"set_grad_enabled(): argument 'mode' must be bool, not {type(mode).__name__}")
+        self.enabled = mode
         self._previous = is_grad_enabled()
         _set(self.enabled)  # a plain call takes effect at once, as in PyTorch
 

@@ -7,6 +7,12 @@ from collections import OrderedDict
 from .module import Module
 
 
+def _position(index: int, length: int) -> int:
+    if not -length <= index < length:
+        raise IndexError(f"index {index} is out of range for a container of {length} modules")
+    return index
+
+
 class Sequential(Module):
     """Calls its modules in order, each on the previous one's output."""
 
@@ -26,7 +32,7 @@ class Sequential(Module):
 
     def __getitem__(self, index):
         items = list(self._modules.values())
-        return Sequential(*items[index]) if isinstance(index, slice) else items[index]
+        return Sequential(*items[index]) if isinstance(index, slice) else items[_position(index, len(items))]
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -58,11 +64,14 @@ class ModuleList(Module):
 
     def __getitem__(self, index):
         items = list(self._modules.values())
-        return ModuleList(items[index]) if isinstance(index, slice) else items[index]
+        return ModuleList(items[index]) if isinstance(index, slice) else items[_position(index, len(items))]
 
     def __setitem__(self, index: int, module: Module) -> None:
-        key = list(self._modules)[index]
-        self._modules[key] = module
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(
+                f"cannot assign '{type(module).__name__}' as child module {index} (nn.Module or None expected)"
+            )
+        self._modules[list(self._modules)[_position(index, len(self))]] = module
 
     def __len__(self) -> int:
         return len(self._modules)

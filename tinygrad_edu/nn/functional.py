@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy
 
 from .. import backend, dtypes
 from ..autograd.graph import apply
 from ..ops import elementwise, nn_ops
-from ..promotion import as_float, same_device
+from ..promotion import as_float, check_matmul, same_device
 from ..tensor import Tensor
 
 
 def softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
-    return (input.to(dtype) if dtype else input).softmax(dim)
+    return (input.to(dtype=dtype) if dtype else input).softmax(dim)
 
 
 def log_softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
-    return (input.to(dtype) if dtype else input).log_softmax(dim)
+    return (input.to(dtype=dtype) if dtype else input).log_softmax(dim)
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -47,16 +48,23 @@ def silu(input: Tensor) -> Tensor:
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x Wᵀ + b over the last axis of x (W is (out_features, in_features))."""
-    for other in (weight, bias):
-        if other is not None:
-            same_device("linear", input, other)
-            if other._data.dtype != input._data.dtype:
-                raise RuntimeError(f"linear: input is {input.dtype} but a parameter is {other.dtype}")
+    check_matmul("linear", input, weight)
+    if input.dim() == 0:
+        raise RuntimeError("linear: the input needs at least 1 dimension (its features), got a 0-d tensor")
+    same_device("linear", input, weight)
+    if bias is not None:
+        same_device("linear", input, bias)
+        if bias._data.dtype != input._data.dtype:
+            raise RuntimeError(
+                f"linear: expected the bias to have the input's dtype, but got: {bias.dtype.name} != {input.dtype.name}"
+            )
     return apply(nn_ops.Linear, input, weight, bias)
 
 
 def embedding(input: Tensor, weight: Tensor) -> Tensor:
     """Rows of ``weight`` selected by the integer tensor ``input``: out[..., :] = weight[input[...], :]."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"embedding(): argument 'input' (the indices) must be Tensor, not {type(input).__name__}")
     if input.dtype.is_floating_point:
         raise RuntimeError(f"embedding: indices must be an integer tensor, got {input.dtype}")
     same_device("embedding", input, weight)
@@ -65,7 +73,7 @@ def embedding(input: Tensor, weight: Tensor) -> Tensor:
 
 def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalise over the last ``len(normalized_shape)`` axes to mean 0, variance 1, then scale and shift."""
-    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    normalized_shape = _normalized_shape_arg(normalized_shape, "layer_norm")
     shape = input._data.shape
     if shape[len(shape) - len(normalized_shape) :] != normalized_shape:
         raise RuntimeError(
@@ -79,11 +87,15 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: flo
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p), so the expectation is unchanged."""
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    _check_dropout_p(p)
     if not training or p == 0:
         return input
     return apply(nn_ops.Dropout, input, p=p, generator=backend.generator(input.device))
+
+
+def _check_dropout_p(p) -> None:
+    if not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p!r}")
 
 
 def cross_entropy(
@@ -100,10 +112,18 @@ def cross_entropy(
     ``input`` is (N, C), (C,) or (N, C, d1, ...) logits; ``target`` holds class indices with the matching
     shape (N,), () or (N, d1, ...).
     """
-    if weight is not None or label_smoothing:
-        raise NotImplementedError("cross_entropy: class weights and label smoothing are not supported")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    if label_smoothing:
+        raise NotImplementedError(
+            f"cross_entropy: label smoothing is not supported (label_smoothing={label_smoothing})"
+        )
+    if weight is not None:
+        raise NotImplementedError("cross_entropy: class weights are not supported (weight= must be None)")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if input.dim() == 0:
+        raise RuntimeError("cross_entropy: the input needs a dimension of classes, got a 0-d tensor")
     if not isinstance(target, Tensor):
         target = Tensor(target, device=input.device)
     same_device("cross_entropy", input, target)
@@ -133,6 +153,7 @@ def cross_entropy(
 
 def nll_loss(input: Tensor, target: Tensor, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """-input[target] averaged: the loss on log-probabilities (``cross_entropy`` is log_softmax + nll_loss)."""
+    _check_reduction(reduction)
     rows = target.reshape(-1)
     keep = rows != ignore_index
     safe = Tensor._wrap(input._xp.where(keep._data, rows._data, 0), input.device)
@@ -143,6 +164,7 @@ def nll_loss(input: Tensor, target: Tensor, ignore_index: int = -100, reduction:
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    _check_reduction(reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise RuntimeError(f"mse_loss: input shape {tuple(input.shape)} != target shape {tuple(target.shape)}")
     diff = input - target
@@ -185,7 +207,28 @@ def scaled_dot_product_attention(
     return weights @ value
 
 
+def _check_reduction(reduction) -> None:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction: expected 'mean', 'sum' or 'none'")
+
+
+def _normalized_shape_arg(normalized_shape, what: str) -> tuple:
+    """``normalized_shape`` as a tuple: an int or a sequence of ints, as PyTorch takes it."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
+    if not isinstance(shape, (tuple, list)) or not all(isinstance(n, (int, numpy.integer)) for n in shape):
+        raise TypeError(f"{what}: normalized_shape must be an int or a tuple of ints, got {normalized_shape!r}")
+    return tuple(shape)
+
+
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    if tensor.dtype.is_floating_point or tensor.dtype == dtypes.bool:
+        raise RuntimeError(f"one_hot is only applicable to index tensor of type int64, got {tensor.dtype}")
     classes = int(tensor.max().item()) + 1 if num_classes < 0 else num_classes
     xp = tensor._xp
+    # checked on the device, as cross_entropy's targets: NumPy's comparison would give rows of zeros
+    backend.check((tensor._data < 0).any(), lambda: RuntimeError("one_hot: Class values must be non-negative."))
+    backend.check(
+        (tensor._data >= classes).any(),
+        lambda: RuntimeError(f"one_hot: Class values must be smaller than num_classes ({classes})."),
+    )
     return Tensor._wrap((tensor._data[..., None] == xp.arange(classes)).astype(numpy.int64), tensor.device)

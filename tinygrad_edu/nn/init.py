@@ -39,16 +39,29 @@ def _fans(tensor) -> tuple[int, int]:
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 
+def calculate_gain(nonlinearity: str, param=None) -> float:
+    """The factor by which ``nonlinearity`` scales the standard deviation it is given, as PyTorch's table."""
+    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "sigmoid"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity!r}")
+
+
 def kaiming_uniform_(tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"):
     """U(-b, b) with b = gain·√(3/fan); PyTorch's Linear uses a=√5, which makes b = 1/√fan_in."""
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of ['fan_in', 'fan_out']")
     fan_in, fan_out = _fans(tensor)
     fan = fan_in if mode == "fan_in" else fan_out
-    gain = (
-        math.sqrt(2.0 / (1 + a**2))
-        if nonlinearity == "leaky_relu"
-        else (math.sqrt(2.0) if nonlinearity == "relu" else 1.0)
-    )
-    bound = gain * math.sqrt(3.0 / fan)
+    bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
     return uniform_(tensor, -bound, bound)
 
 

@@ -62,7 +62,7 @@ class LayerNorm(Module):
         dtype=None,
     ):
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        shape = F._normalized_shape_arg(normalized_shape, "LayerNorm")
         self.normalized_shape, self.eps = shape, eps
         self.weight = Parameter(factories.ones(shape, device=device, dtype=dtype)) if elementwise_affine else None
         self.bias = (
@@ -81,8 +81,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        if not 0 <= p <= 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        F._check_dropout_p(p)
         self.p = p
 
     def forward(self, x):

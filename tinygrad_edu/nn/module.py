@@ -93,6 +93,15 @@ class Module:
         if name in self._buffers and (value is None or isinstance(value, Tensor)) and not isinstance(value, Parameter):
             self._buffers[name] = value  # reassigning a buffer keeps it a buffer
             return
+        # as PyTorch: a parameter is replaced by a Parameter (or None), a sub-module by a Module (or None)
+        if value is not None and name in self._parameters and not isinstance(value, Parameter):
+            raise TypeError(
+                f"cannot assign '{type(value).__name__}' as parameter '{name}' (nn.Parameter or None expected)"
+            )
+        if value is not None and name in self._modules and not isinstance(value, (Module, Parameter)):
+            raise TypeError(
+                f"cannot assign '{type(value).__name__}' as child module '{name}' (nn.Module or None expected)"
+            )
         for registry in (self._parameters, self._buffers, self._modules):
             registry.pop(name, None)
         self.__dict__.pop(name, None)
@@ -119,6 +128,11 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        self._check_new_name(name, "parameter", self._parameters)
+        if param is not None and not isinstance(param, Parameter):  # setattr would keep it as a plain attribute
+            raise TypeError(
+                f"cannot assign '{type(param).__name__}' object to parameter '{name}' (nn.Parameter or None required)"
+            )
         if param is None:
             self._parameters[name] = None
         else:
@@ -126,6 +140,7 @@ class Module:
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """A tensor that belongs to the module's state (moved by ``to``) but is not trained, e.g. a mask."""
+        self._check_new_name(name, "buffer", self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
         self.__dict__.pop(name, None)
@@ -134,7 +149,20 @@ class Module:
             self._non_persistent.add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
+        self._check_new_name(name, "module", self._modules)
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._modules[name] = module
+
+    def _check_new_name(self, name, kind: str, registry) -> None:
+        """PyTorch's rules for a registered name: a non-empty string without a dot (state_dict keys are dotted
+        paths) that no other attribute has. KeyError, as PyTorch raises."""
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+        if "." in name or not name:
+            raise KeyError(f'{kind} name can\'t contain "." or be empty, got {name!r}')
+        if hasattr(self, name) and name not in registry:
+            raise KeyError(f"attribute '{name}' already exists")
 
     register_module = add_module
 
@@ -257,6 +285,8 @@ class Module:
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy values into this module's parameters and buffers; mismatched shapes are an error naming the key."""
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict).__name__}")
         own = self.state_dict()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]

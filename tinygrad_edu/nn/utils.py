@@ -24,6 +24,10 @@ def zero_grad(parameters, set_to_none: bool = True) -> None:
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
     """Scale all gradients together so that their joint norm is at most ``max_norm``; returns the norm before."""
+    try:
+        norm_type = float(norm_type)  # as PyTorch: 2, 2.0, "inf" and math.inf all name a norm
+    except (TypeError, ValueError):
+        raise ValueError(f"clip_grad_norm_: norm_type must be a number such as 2.0 or inf, got {norm_type!r}") from None
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
@@ -32,6 +36,8 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     with no_grad():
         if norm_type == math.inf:
             total = factories.stack([g.abs().max() for g in grads]).max()
+        elif norm_type == 0:  # PyTorch's 0-"norm" of each gradient's 0-"norm": how many have a non-zero entry
+            total = factories.stack([(g != 0).any() for g in grads]).sum().to(grads[0].dtype)
         elif norm_type == 2 and _one_kind(grads):
             # the usual case: each gradient's squared norm is its dot product with itself, one BLAS call with no
             # temporary array (rather than g * g, then a sum), added up on the device

@@ -83,12 +83,18 @@ class Index(Op):
         try:
             return a[index]
         except IndexError as exc:
-            raise IndexError(f"index out of range for a tensor of shape {tuple(a.shape)}: {exc}") from None
+            raise index_error(a.shape, exc) from None
 
     @staticmethod
     def backward(ctx, grad):
         # integer arrays may select a position twice: accumulate, don't overwrite
         return ctx.run(ScatterAdd, grad, shape=ctx.in_shape, index=ctx.index, accumulate=_has_integer_array(ctx.index))
+
+
+def index_error(shape, exc: IndexError) -> IndexError:
+    """NumPy's IndexError with the tensor's shape; "out of range" only where an index is."""
+    problem = "index out of range" if "out of bounds" in str(exc) else "invalid index"
+    return IndexError(f"{problem} for a tensor of shape {tuple(shape)}: {exc}")
 
 
 def index_on_device(xp, shape, index):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import numbers
+import warnings
 
 from ..nn.utils import zero_grad
 from ..tensor import Tensor
@@ -17,6 +19,12 @@ class Optimizer:
         self.defaults = defaults
         self.state: dict = {}
         self.param_groups: list[dict] = []
+        self.check_hyperparameters(defaults)
+        if isinstance(params, Tensor):  # iterating it would optimize its rows
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or dicts, but got "
+                f"tinygrad_edu.{type(params).__name__}"
+            )
         params = list(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
@@ -25,20 +33,37 @@ class Optimizer:
             self.add_param_group(group)
 
     def add_param_group(self, group: dict) -> None:
+        if not isinstance(group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(group).__name__}")
         group = dict(group)
         params = group["params"]
         group["params"] = [params] if isinstance(params, Tensor) else list(params)
         for p in group["params"]:
-            if not isinstance(p, Tensor) or not p.requires_grad:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor (optimize the leaf it was computed from)")
+            if not p.requires_grad:
                 raise ValueError(
                     "optimizer can only optimize tensors that require grad (is_leaf with requires_grad=True)"
                 )
+        unique = list({id(p): p for p in group["params"]}.values())
+        if len(unique) != len(group["params"]):
+            # PyTorch warns, then updates such a parameter once per appearance; here it is kept once
+            warnings.warn(
+                "optimizer contains a parameter group with duplicate parameters; each is kept once", stacklevel=3
+            )
+            group["params"] = unique
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in group["params"]):
             raise ValueError("some parameters appear in more than one parameter group")
         for key, value in self.defaults.items():
             group.setdefault(key, value)
+        self.check_hyperparameters(group)
         self.param_groups.append(group)
+
+    def check_hyperparameters(self, group: dict) -> None:
+        """Raise ValueError, in PyTorch's words, for a group's value out of its range (subclasses)."""
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         zero_grad([p for group in self.param_groups for p in group["params"]], set_to_none)
@@ -97,3 +122,22 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
         return "\n".join(lines) + "\n)"
+
+
+def check_non_negative(name: str, value) -> None:
+    """``Invalid learning rate: -1``, as PyTorch words it, for a hyper-parameter that must be a number >= 0."""
+    if not isinstance(value, (numbers.Real, Tensor)) or not value >= 0:
+        raise ValueError(f"Invalid {name}: {value!r}")
+
+
+def check_implementation_options(what: str, **options) -> None:
+    """PyTorch's switches between implementations of one update (``foreach``, ``fused``, ``capturable`` ...) are
+    accepted at the values that mean what runs here; any other names something this engine does not have."""
+    usual = {"foreach": (None, False), "fused": (None, False), "maximize": (False,), "capturable": (False,)}
+    usual.update(differentiable=(False,), decoupled_weight_decay=(False,))
+    for name, value in options.items():
+        if value not in usual[name]:
+            raise NotImplementedError(
+                f"{what}: {name}={value!r} is not supported by tinygrad_edu (it accepts {name}="
+                f"{' or '.join(map(repr, usual[name]))}, which is what it does)"
+            )
