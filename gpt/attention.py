@@ -122,6 +122,11 @@ def save_attention_maps(model, tokenizer, prompt: str, save_dir: str | Path, dev
 
 def add_arguments(parser) -> None:
     """The flags of ``gpt attention`` (also ``python -m gpt.attention``)."""
+    parser.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="load a checkpoint that carries no sha256 over its header (written by an older gpt)",
+    )
     parser.add_argument("--out-dir", default="out/baby", help="the training run (holds ckpt.npz)")
     parser.add_argument("--prompt", default="First Citizen:\nBefore we proceed", help="the text to look at")
     parser.add_argument(
@@ -145,7 +150,7 @@ def run(args) -> int:
         if value is not None and value.strip() == "":  # Path("") would quietly mean the current folder
             raise ValueError(f"{flag} is empty: name a folder, or leave {flag} out for its default")
     check_run_folder(Path(args.out_dir))
-    model, tokenizer, _ = load_model(args.out_dir, args.device)
+    model, tokenizer, _ = load_model(args.out_dir, args.device, allow_unverified=args.allow_unverified)
     save_dir = Path(args.save_dir) if args.save_dir is not None else Path(args.out_dir) / "attention"
     check_save_dir(model, save_dir)
     ids, block_size = check_prompt(tokenizer, args.prompt), model.config.block_size
@@ -162,5 +167,7 @@ def run(args) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # as `gpt attention ...`: one line for an error, never a traceback
+    from .cli import main as gpt_main
+
+    sys.exit(gpt_main(["attention", *sys.argv[1:]]))

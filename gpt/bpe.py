@@ -30,6 +30,7 @@ Usage::
 
 from __future__ import annotations
 
+import codecs
 import heapq
 import json
 import os
@@ -42,6 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import files
+from .data import DATASET_KINDS, MAX_VOCAB_SIZE, DatasetError, _is_int, _json_kind, _short, read_json
+
 # GPT-2's pre-split (openai/gpt-2 encoder.py): contractions, optional space + letters, optional space + numbers,
 # optional space + other symbols, whitespace not followed by a non-space (so " word" keeps its space), whitespace
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -53,6 +57,9 @@ GPT4_PATTERN = (
 PATTERNS = {"gpt2": GPT2_PATTERN, "gpt4": GPT4_PATTERN}
 REGEX_HINT = 'pip install regex (or pip install -e ".[bpe]")'
 _CACHE_LIMIT = 1 << 16  # chunks whose encoding we remember (words repeat a lot in real text)
+# what the tokens of a loaded vocabulary may spell in all: trained ones spell a few MB at most, while 60 merges of
+# a token with itself would spell 2**60 bytes (vocab.json is read from disk, so anything may be in it)
+MAX_TOKEN_BYTES = 1 << 26
 
 
 def _compile(pattern: str | None):
@@ -94,11 +101,39 @@ def _to_bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def _from_bytes(data: bytes) -> str:
+def _surrogatepass_or_replace(error: UnicodeDecodeError) -> tuple[str, int]:
+    """A decoding error handler: a lone surrogate (which encode lets through) is decoded; anything else that is
+    not UTF-8, such as a character cut in half by the ids, becomes U+FFFD, as minbpe does."""
     try:
-        return data.decode("utf-8", "surrogatepass")
-    except UnicodeDecodeError:  # ids that cut a character in half: show U+FFFD rather than fail, as minbpe does
-        return data.decode("utf-8", "replace")
+        return _SURROGATEPASS(error)
+    except UnicodeDecodeError:
+        return codecs.replace_errors(error)
+
+
+_SURROGATEPASS = codecs.lookup_error("surrogatepass")
+codecs.register_error("gpt.bpe.surrogatepass_or_replace", _surrogatepass_or_replace)
+
+
+def decode_utf8(data: bytes) -> str:
+    """Bytes -> text, as ``decode`` does it. Each error is handled where it is, so the text of a byte string is
+    the text of its parts: decoding a stream piece by piece (see incomplete_utf8_tail) gives what decoding it
+    whole gives."""
+    return data.decode("utf-8", "gpt.bpe.surrogatepass_or_replace")
+
+
+def incomplete_utf8_tail(data: bytes) -> int:
+    """How many bytes at the end of ``data`` begin a character that is not complete yet (0 to 3).
+
+    Its first byte is the last one that is not a continuation byte (0b10xxxxxx); the high bits of that byte say
+    how long the character is (0b110: 2 bytes, 0b1110: 3, 0b11110: 4). Cutting before it is safe: a UTF-8
+    decoder starts afresh at every byte that is not a continuation byte, so the two sides decoded apart give
+    the text that they give decoded together."""
+    for back in range(1, min(3, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0b1100_0000 != 0b1000_0000:
+            length = 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4 if byte >> 3 == 0b11110 else 1
+            return back if back < length else 0
+    return 0
 
 
 class BPETokenizer:
@@ -296,7 +331,7 @@ class BPETokenizer:
 
     def decode(self, ids: Iterable[int]) -> str:
         """Token ids -> text. Ids that cut a multi-byte character in half decode to U+FFFD."""
-        return _from_bytes(self.decode_bytes(ids))
+        return decode_utf8(self.decode_bytes(ids))
 
     def token_str(self, token_id: int) -> str:
         """A token as readable text (bytes that are not valid UTF-8 on their own are shown as \\xNN)."""
@@ -318,22 +353,64 @@ class BPETokenizer:
             "tokens": {str(256 + r): self.token_str(256 + r) for r in range(len(self.merges))},
         }
 
+    def to_json(self) -> str:
+        """vocab.json's text."""
+        return json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n"
+
     @classmethod
     def from_dict(cls, obj: dict, where: str = "tokenizer") -> BPETokenizer:
+        """The tokenizer ``to_dict`` describes. Any other value raises ``gpt.data.DatasetError`` naming ``where``
+        and what is wrong: the dict comes from a file, which may hold anything."""
         if not isinstance(obj, dict) or obj.get("type") != "bpe" or not isinstance(obj.get("merges"), list):
-            raise ValueError(f'{where} is not a BPE tokenizer: expected {{"type": "bpe", "merges": [...], ...}}')
-        return cls(
-            [tuple(m) for m in obj["merges"]],
-            pattern=obj.get("pattern"),
-            special_tokens=obj.get("special_tokens") or {},
-        )
+            raise DatasetError(
+                f'{where} is not a BPE tokenizer: expected {{"type": "bpe", "merges": [...], ...}}, got {_short(obj)}'
+            )
+        version = obj.get("version", 1)
+        if not (_is_int(version) and version == 1):
+            raise DatasetError(f"{where}: version {_short(version)}, this code reads version 1")
+        merges, pattern, special = obj["merges"], obj.get("pattern"), obj.get("special_tokens", {})
+        special = {} if special is None else special
+        if not isinstance(special, dict):
+            raise DatasetError(f"{where}: 'special_tokens' is {_json_kind(special)}, expected an object")
+        if 256 + len(merges) + len(special) > MAX_VOCAB_SIZE:
+            raise DatasetError(
+                f"{where} has {256 + len(merges) + len(special):,} tokens, but token ids are stored as uint16, "
+                f"which holds at most {MAX_VOCAB_SIZE:,}"
+            )
+        lengths, total = [1] * 256, 256  # what each token spells, in bytes, to refuse a vocabulary too big to hold
+        for rank, merge in enumerate(merges):
+            if not (isinstance(merge, list) and len(merge) == 2 and all(_is_int(i) for i in merge)):
+                raise DatasetError(f"{where}: merge {rank} is {_short(merge)}, expected a pair of token ids [a, b]")
+            a, b = merge
+            if not (0 <= a < len(lengths) and 0 <= b < len(lengths)):
+                raise DatasetError(
+                    f"{where}: merge {rank} ({a}, {b}) uses a token that does not exist yet (ids < {len(lengths)})"
+                )
+            lengths.append(lengths[a] + lengths[b])
+            total += lengths[-1]
+            if total > MAX_TOKEN_BYTES:
+                raise DatasetError(f"{where}: its tokens spell more than {MAX_TOKEN_BYTES:,} bytes in all")
+        for text, token_id in special.items():
+            if not _is_int(token_id):
+                raise DatasetError(f"{where}: special token {_short(text)} has the id {_short(token_id)}")
+        if pattern is not None and not isinstance(pattern, str):
+            raise DatasetError(f"{where}: 'pattern' is {_json_kind(pattern)}, expected null or a string")
+        try:
+            _compile(pattern)
+        except Exception as e:  # re.error, regex.error, ImportError (no regex package), an overflow...
+            raise DatasetError(f"{where}: its pre-split pattern {_short(pattern)} cannot be used ({e})") from None
+        try:
+            return cls([tuple(m) for m in merges], pattern=pattern, special_tokens=special)
+        except ValueError as e:  # a pair merged twice, special-token ids out of order
+            raise DatasetError(f"{where}: {e}") from None
 
     def save(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        # "a file": a vocabulary saved under a name of the user's choosing is one (a checkpoint there is not)
+        files.write_text(path, self.to_json(), replaces=(*DATASET_KINDS, "a file"), what="the vocabulary")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> BPETokenizer:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")), str(path))
+        return cls.from_dict(read_json(path), str(path))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BPETokenizer):

@@ -101,6 +101,11 @@ def _parser() -> ArgumentParser:
         "(llama.cpp; with the key/value cache, far faster)",
     )
     sample.add_argument("--device", default="cpu")
+    sample.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="load a checkpoint that carries no sha256 over its header (written by an older gpt), saying so",
+    )
 
     attention.add_arguments(commands.add_parser("attention", help=attention.DESCRIPTION))
     explore.add_arguments(commands.add_parser("explore", help=explore.DESCRIPTION))
@@ -293,7 +298,9 @@ def _sample(args) -> int:
 
     from .sample import generate_text, load_model
 
-    model, tokenizer, _ = load_model(args.out_dir, args.device)
+    model, tokenizer, header = load_model(args.out_dir, args.device, allow_unverified=args.allow_unverified)
+    if header.get("unverified"):
+        print(f"warning: {args.out_dir}: checkpoint loaded without verifying it (--allow-unverified)", file=sys.stderr)
     start = time.perf_counter()
     for k in range(args.num_samples):
         if k:

@@ -422,6 +422,11 @@ def port_number(text: str) -> int:
 
 def add_arguments(parser) -> None:
     """The flags of ``gpt explore`` (also ``python -m gpt.explore``)."""
+    parser.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="load a checkpoint that carries no sha256 over its header (written by an older gpt)",
+    )
     parser.add_argument("--out-dir", default="out/baby", help="the training run (holds ckpt.npz)")
     parser.add_argument("--prompt", default="ROMEO:\nBut soft", help="the text to follow through the network")
     parser.add_argument(
@@ -463,7 +468,7 @@ def run(args) -> int:
     output = Path(args.output) if args.output is not None else out_dir / "explore.html"
     check_run_folder(out_dir)
     check_page_target(output)  # now, not after the slow part
-    model, tokenizer, _ = load_model(out_dir, args.device)
+    model, tokenizer, _ = load_model(out_dir, args.device, allow_unverified=args.allow_unverified)
     ids, block_size = check_prompt(tokenizer, args.prompt), model.config.block_size
     if len(ids) > block_size:
         print(
@@ -490,5 +495,7 @@ def run(args) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # as `gpt explore ...`: one line for an error, never a traceback
+    from .cli import main as gpt_main
+
+    sys.exit(gpt_main(["explore", *sys.argv[1:]]))

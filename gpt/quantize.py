@@ -29,6 +29,7 @@ def quantize_run(
     group_size: int = int8.GROUP_SIZE,
     eval_iters: int = 50,
     log=print,
+    allow_unverified: bool = False,
 ) -> dict:
     """Quantize ``out_dir``'s checkpoint into ``to``; returns the sizes and, if the dataset is found, the losses."""
     if group_size < 1 or eval_iters < 1:
@@ -46,7 +47,7 @@ def quantize_run(
         base = out_dir if out_dir.name not in ("", "..") else out_dir.resolve()  # `.` has no name to add "-q8" to
         to = base.with_name(base.name + "-q8")
     to = Path(to)
-    header, arrays = ckpt.read_checkpoint(out_dir / ckpt.FILENAME)
+    header, arrays = ckpt.read_checkpoint(out_dir / ckpt.FILENAME, allow_unverified=allow_unverified)
     if "quantization" in header:
         made_by = header["quantization"]
         source = made_by.get("source", "another run") if isinstance(made_by, dict) else "another run"
@@ -64,7 +65,8 @@ def quantize_run(
             f"note: a group size of {group_size} does not divide rows of {', '.join(map(str, undivided))} weights: "
             "those matrices get one scale per row"
         )
-    new_header = {k: v for k, v in header.items() if k != "optimizer"}  # a quantized run is for sampling only
+    # a quantized run is for sampling only; its own sha256 is written with it
+    new_header = {k: v for k, v in header.items() if k not in ("optimizer", "unverified")}
     new_header["quantization"] = {"scheme": int8.SCHEME, "group_size": group_size, "source": str(out_dir)}
     ckpt.write_checkpoint(to / ckpt.FILENAME, new_header, quantized)
     report = {
@@ -137,7 +139,8 @@ def _val_losses(out_dir: Path, to: Path, header: dict, eval_iters: int) -> dict 
     cfg = TrainConfig(**{**train_cfg, "eval_iters": eval_iters})
     losses = {}
     for key, directory in (("val_loss", out_dir), ("quantized_val_loss", to)):
-        model, _, saved = load_model(directory, cfg.device)
+        # both files were read or written above, the source checked as the user asked
+        model, _, saved = load_model(directory, cfg.device, allow_unverified=True)
         splits = {"val": Batches(dataset.val, saved["model_config"]["block_size"], cfg.batch_size, cfg.device)}
         losses[key] = estimate_loss(model, splits, cfg, it=0)["val"]
     return losses
@@ -145,6 +148,11 @@ def _val_losses(out_dir: Path, to: Path, header: dict, eval_iters: int) -> dict 
 
 def add_arguments(parser) -> None:
     """The flags of ``gpt quantize``."""
+    parser.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="load a checkpoint that carries no sha256 over its header (written by an older gpt)",
+    )
     parser.add_argument("--out-dir", default="out/baby", help="the training run to quantize (holds ckpt.npz)")
     parser.add_argument(
         "--to",
@@ -165,5 +173,5 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     torch.manual_seed(0)
-    quantize_run(args.out_dir, args.to, args.group_size, args.eval_iters)
+    quantize_run(args.out_dir, args.to, args.group_size, args.eval_iters, allow_unverified=args.allow_unverified)
     return 0

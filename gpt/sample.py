@@ -7,17 +7,22 @@ from pathlib import Path
 import tinygrad_edu as torch
 
 from . import checkpoint as ckpt
+from .bpe import decode_utf8, incomplete_utf8_tail
 from .data import CharTokenizer, tokenizer_from_dict
 from .model import GPT, GPTConfig
 
 
-def load_model(out_dir: str | Path, device: str = "cpu") -> tuple[GPT, CharTokenizer, dict]:
-    """The model and tokenizer stored in ``out_dir/ckpt.npz`` (weights only; no optimizer needed)."""
-    header, arrays = ckpt.read_checkpoint(Path(out_dir) / ckpt.FILENAME)
+def load_model(
+    out_dir: str | Path, device: str = "cpu", allow_unverified: bool = False
+) -> tuple[GPT, CharTokenizer, dict]:
+    """The model and tokenizer stored in ``out_dir/ckpt.npz`` (or in the checkpoint file ``out_dir`` names);
+    weights only, no optimizer needed. ``allow_unverified``: see ``checkpoint.read_checkpoint``."""
+    path = Path(out_dir) if Path(out_dir).is_file() else Path(out_dir) / ckpt.FILENAME
+    header, arrays = ckpt.read_checkpoint(path, allow_unverified=allow_unverified)
     config = GPTConfig.from_dict(header["model_config"])
     dtype = torch.float64 if header["train_config"].get("dtype") == "float64" else torch.float32
     model = GPT(config).to(device, dtype)
-    ckpt.load_model_state(model, arrays, Path(out_dir) / ckpt.FILENAME)
+    ckpt.load_model_state(model, arrays, path)
     return model, tokenizer_from_dict(header["tokenizer"], "the checkpoint's tokenizer"), header
 
 
@@ -54,25 +59,37 @@ def generate_text(
 
 
 class _IncrementalDecoder:
-    """The text of a growing list of token ids, handed out piece by piece. A byte-level BPE token can end in the
-    middle of a character, so the decoded tail is held back while it is an incomplete character (shown as U+FFFD)."""
+    """The text of a growing list of token ids, handed out piece by piece, each new token costing only its own
+    bytes: decoding the whole text again for every token made sampling slower the longer the text grew.
+
+    A character token is one character. A byte-level BPE token can end in the middle of a UTF-8 character, so
+    the bytes of an unfinished character wait in ``pending`` until the tokens after it complete it; the pieces
+    then add up to ``tokenizer.decode(ids)`` exactly, and nothing shown is ever taken back."""
 
     def __init__(self, tokenizer, ids, skip: int):
-        self.tokenizer, self.ids, self.skip = tokenizer, list(ids), skip
-        self.shown = 0
-        self.text = self._take()
+        self.tokenizer = tokenizer
+        self.byte_level = hasattr(tokenizer, "decode_bytes")  # a BPETokenizer (gpt/bpe.py)
+        self.pending = b""  # at most 3 bytes: the start of a character that the next tokens finish
+        self.skip = skip  # characters still to leave out at the start (the newline an empty prompt begins with)
+        self.text = self._decode(ids)
 
     def add(self, token: int) -> str:
-        self.ids.append(token)
-        return self._take()
+        return self._decode([token])
 
     def rest(self) -> str:
-        text = self.tokenizer.decode(self.ids)[self.skip :]
-        piece, self.shown = text[self.shown :], len(text)
-        return piece
+        """What is still pending, now that nothing follows: an unfinished character shows as U+FFFD."""
+        piece, self.pending = (decode_utf8(self.pending) if self.pending else ""), b""
+        return self._show(piece)
 
-    def _take(self) -> str:
-        text = self.tokenizer.decode(self.ids)[self.skip :]
-        ready = len(text.rstrip("\ufffd")) if text.endswith("\ufffd") else len(text)
-        piece, self.shown = text[self.shown : ready], max(self.shown, ready)
+    def _decode(self, ids) -> str:
+        if not self.byte_level:
+            return self._show(self.tokenizer.decode(ids))
+        data = self.pending + self.tokenizer.decode_bytes(ids)
+        ready = len(data) - incomplete_utf8_tail(data)
+        self.pending = data[ready:]
+        return self._show(decode_utf8(data[:ready]))
+
+    def _show(self, piece: str) -> str:
+        if self.skip:
+            piece, self.skip = piece[self.skip :], self.skip - len(piece[: self.skip])
         return piece

@@ -169,7 +169,8 @@ CLI_CASES = [
     (["sample", "--window", "wrap"], 2, "argument --window: invalid choice: 'wrap'"),
     (["sample", "--out-dir", "{run}", "--prompt", "caf\u00e9 \u20ac"], 1, "is not in the vocabulary"),
     (["sample", "--out-dir", "{run}", "--device", "tpu"], 1, "unknown device 'tpu'"),
-    (["sample", "--out-dir", "{run}/log.jsonl"], 1, "no checkpoint at"),
+    (["sample", "--out-dir", "{run}/log.jsonl"], 1, "log.jsonl is not a readable checkpoint: it is a training log"),
+    (["sample", "--out-dir", "{run}/missing"], 1, "no checkpoint at"),
 ]  # fmt: skip
 
 

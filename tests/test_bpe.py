@@ -41,6 +41,13 @@ def test_round_trip_including_lone_surrogates(s):
     assert tok.decode(tok.encode(s + "\ud800")) == s + "\ud800"
 
 
+def test_a_lone_surrogate_decodes_even_where_the_ids_cut_a_character_elsewhere():
+    """decode handles each error where it is (a streamed text, decoded piece by piece, is the same text)."""
+    tok = BPETokenizer()
+    ids = tok.encode("a\ud800b") + [0xE2, 0x82]  # a lone surrogate, then half of "€"
+    assert tok.decode(ids) == "a\ud800b\ufffd"
+
+
 def test_training_is_deterministic_and_compresses(trained):
     again = BPETokenizer.trained(CORPUS, 256 + 60, pattern=trained.pattern, special_tokens=["<|endoftext|>"])
     assert again.merges == trained.merges and again == trained

@@ -18,7 +18,6 @@ from gpt.data import (
     TINYSHAKESPEARE_SIZE,
     TINYSHAKESPEARE_URL,
     CharTokenizer,
-    _atomic_open,
     batch_from_offsets,
     default_data_dir,
     load_dataset,
@@ -136,14 +135,20 @@ def test_save_load_round_trip(tmp_path):
 # --- Atomic writes ---------------------------------------------------------------------------------
 
 
-def test_atomic_write_failure_keeps_old_file_and_no_temp(tmp_path):
-    target = tmp_path / "train.bin"
-    target.write_bytes(b"old")
-    with pytest.raises(RuntimeError), _atomic_open(target) as f:
-        f.write(b"half")
+def test_an_interrupted_prepare_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    """prepare writes through gpt.files: a write that fails before its rename leaves the old bytes, no temp file."""
+    text = "abcdefghij" * 10
+    prepare_text(text, tmp_path / "tiny")
+    (tmp_path / "tiny" / "train.bin").write_bytes(b"damaged")  # preparing the same text again repairs it...
+
+    def interrupted(fd):  # the moment before gpt.files renames the new file over the old one
         raise RuntimeError("interrupted")
-    assert target.read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["train.bin"]
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        prepare_text(text, tmp_path / "tiny")  # ...but this attempt is interrupted before the rename
+    assert (tmp_path / "tiny" / "train.bin").read_bytes() == b"damaged"
+    assert sorted(os.listdir(tmp_path / "tiny")) == ["meta.json", "train.bin", "val.bin", "vocab.json"]
 
 
 # --- prepare_text / prepare_text_file --------------------------------------------------------------

@@ -4,13 +4,16 @@ tokens/s on stderr."""
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 import tinygrad_edu as tg
 from gpt import checkpoint as ckpt
 from gpt.bpe import BPETokenizer
 from gpt.cli import main
 from gpt.data import CharTokenizer
 from gpt.model import GPT, GPTConfig
-from gpt.sample import generate_text
+from gpt.sample import _IncrementalDecoder, generate_text
 
 TEXT = "héllo wörld, ça va? " * 20
 
@@ -65,3 +68,50 @@ def test_gpt_sample_window_shift_gives_the_text_generate_gives_with_that_window(
         assert texts[window] == expected and len(expected) == 42
     assert texts["slide"][:17] == texts["shift"][:17]  # the same while the 16-token context is not yet full
     assert texts["slide"] != texts["shift"]
+
+
+# --- the streaming decoder: each token costs its own bytes, and the pieces add up to the whole decode ---------
+
+CHAR_TOKENIZER = CharTokenizer.from_text(TEXT + "\n")
+BPE_TOKENIZER = BPETokenizer.trained(TEXT + "日本語 🙂🙂", 300, special_tokens=["<|endoftext|>"])
+# byte sequences a BPE token stream may cut anywhere: 2-, 3- and 4-byte characters, an encoded lone surrogate
+# (which BPE lets through), and bytes that are no UTF-8 at all (a stray continuation byte, 0xff, lone lead bytes)
+AWKWARD_BYTES = [
+    b"\xc3\xa9",
+    b"\xe2\x82\xac",
+    b"\xf0\x9f\x99\x82",
+    b"\xed\xa0\x80",
+    b"\x80",
+    b"\xff",
+    b"\xed",
+    b"\xf0",
+    b"a",
+]
+
+
+def streamed(tokenizer, ids: list[int], prompt_length: int, skip: int = 0) -> list[str]:
+    decoder = _IncrementalDecoder(tokenizer, ids[:prompt_length], skip=skip)
+    return [decoder.text, *(decoder.add(t) for t in ids[prompt_length:]), decoder.rest()]
+
+
+@given(st.data())
+def test_the_stream_of_any_ids_adds_up_to_their_decode(data):
+    """Random ids of both tokenizers, BPE ids cutting characters anywhere (special tokens included)."""
+    tokenizer = data.draw(st.sampled_from([CHAR_TOKENIZER, BPE_TOKENIZER]))
+    ids = data.draw(st.lists(st.integers(0, tokenizer.vocab_size - 1), max_size=60))
+    prompt_length = data.draw(st.integers(0, len(ids)))
+    assert "".join(streamed(tokenizer, ids, prompt_length)) == tokenizer.decode(ids)
+
+
+@given(st.lists(st.one_of(st.sampled_from(AWKWARD_BYTES), st.binary(max_size=4)), max_size=30), st.data())
+def test_bytes_cut_anywhere_stream_to_their_decode(chunks, data):
+    """Byte tokens (ids 0-255 are the bytes themselves) spelling characters, surrogates and invalid UTF-8."""
+    ids = list(b"".join(chunks))
+    prompt_length = data.draw(st.integers(0, len(ids)))
+    assert "".join(streamed(BPE_TOKENIZER, ids, prompt_length)) == BPE_TOKENIZER.decode(ids)
+
+
+def test_the_newline_an_empty_prompt_starts_from_is_left_out():
+    for tokenizer in (CHAR_TOKENIZER, BPE_TOKENIZER):
+        ids = tokenizer.encode("\nhé")
+        assert "".join(streamed(tokenizer, ids, 1, skip=1)) == "hé"

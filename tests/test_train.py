@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -156,6 +157,7 @@ def test_resuming_with_another_dataset_vocabulary_or_code_version_is_a_clear_err
         tiny_run(data_dir, tmp_path / "letters", max_iters=5, eval_interval=5, dataset="letters"), log=lambda *_: None
     )
     letters.write_text("klmnopqrst " * 500)
+    shutil.move(data_dir / "letters", tmp_path / "letters-old")  # prepare refuses to replace another text's dataset
     assert main(["prepare", "text", "--input", str(letters), "--name", "letters", "--data-dir", str(data_dir)]) == 0
     run = tiny_run(data_dir, tmp_path / "letters", max_iters=10, dataset="letters")
     with pytest.raises(ckpt.CheckpointError, match="another vocabulary"):

@@ -254,5 +254,5 @@ def _draw(fig, chosen: list[Variant], curve_rows: list[dict]) -> None:
     axes[0].set_ylim(min(values) - 0.05, min(max(values), worst_final + 0.25) + 0.02)
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # as `gpt experiment NAME ...`: one line for an error, never a traceback
+    raise SystemExit(common.as_command(NAME))

@@ -304,5 +304,5 @@ def _draw(fig, formats, digits, curve_rows) -> None:
     axes[0].set_ylabel("exact match (%)")
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # as `gpt experiment NAME ...`: one line for an error, never a traceback
+    raise SystemExit(common.as_command(NAME))

@@ -317,5 +317,5 @@ def _draw(fig, formats, curve_rows) -> None:
     axes[-1].legend(fontsize=7)
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # as `gpt experiment NAME ...`: one line for an error, never a traceback
+    raise SystemExit(common.as_command(NAME))

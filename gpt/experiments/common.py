@@ -20,6 +20,7 @@ import math
 import os
 import re
 import shlex
+import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -108,6 +109,13 @@ def run_standalone(name: str, description: str, add_arguments, run, argv) -> int
     p = ArgumentParser(prog=f"gpt experiment {name}", description=description)
     add_arguments(p)
     return run(p.parse_args(argv), argv)
+
+
+def as_command(name: str) -> int:
+    """``python -m gpt.experiments.<module> ARGS`` runs ``gpt experiment <name> ARGS``, with its error handling."""
+    from ..cli import main
+
+    return main(["experiment", name, *sys.argv[1:]])
 
 
 def add_model_arguments(p: argparse.ArgumentParser, model: dict) -> None:

@@ -444,5 +444,5 @@ def _draw(fig, rungs, libraries, runs, curve_rows) -> None:
         ax.grid(alpha=0.3)
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # as `gpt experiment NAME ...`: one line for an error, never a traceback
+    raise SystemExit(common.as_command(NAME))

@@ -157,5 +157,5 @@ def _draw(fig, curve_rows) -> None:
         ax.legend(fontsize=8)
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # as `gpt experiment NAME ...`: one line for an error, never a traceback
+    raise SystemExit(common.as_command(NAME))
