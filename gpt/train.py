@@ -175,232 +175,292 @@ def _claim_run_folder(cfg: TrainConfig, resume: bool, replace_run: bool, world, 
 
 
 def _train(run: RunConfig, resume: bool, allow_changes: bool, allow_unverified: bool, log, world, stop) -> TrainResult:
-    cfg = run.train
-    if not world.is_main:  # rank 0 alone logs, prints and writes
-        log = _quiet
-        cfg = dataclasses.replace(cfg, progress=False)
-    _blas_limit = distributed.limit_blas_threads(world)  # held for the run: the limit lasts while it is referenced
-    if torch.device(cfg.device).type == "cuda":
-        distributed.use_local_gpu(world)
-    out_dir = Path(cfg.out_dir)
-    dataset = load_or_prepare(cfg, world)
-    model_cfg = GPTConfig(vocab_size=dataset.tokenizer.vocab_size, **run.model)
-    dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
-    memory.check_fits(
-        model_cfg.to_dict(), model_cfg.vocab_size, cfg.batch_size, 8 if cfg.dtype == "float64" else 4, cfg.device
-    )
-
-    distributed.agree(
-        world,
-        {
-            "the model config": model_cfg.to_dict(),
-            "the training config": {k: v for k, v in run.train.to_dict().items() if k != "progress"},
-            "the training data": distributed.data_digest(dataset.train),
-            "the validation data": distributed.data_digest(dataset.val),
-            "the code": distributed.code_digest(),
-        },
-    )
-
-    torch.manual_seed(cfg.seed)
-    model = GPT(model_cfg).to(cfg.device, dtype)  # the same seed: the same initial weights on every rank
-    if world.rank:  # ...but each rank's own dropout masks (rank 0 keeps the single-process stream)
-        torch.manual_seed((cfg.seed + world.rank) % 2**64)
-    optimizer = configure_optimizer(model, cfg)
-    average_gradients = distributed.GradientAverager(model.parameters(), world)
-    batch_rng = np.random.default_rng(cfg.seed)  # the same on every rank: each draws the whole batch
-    start_iter, elapsed_before, best_val = 0, 0.0, math.inf
-    changes: list[str] = []
-
-    ckpt_path = out_dir / ckpt.FILENAME
+    """The loop, as nanoGPT's train.py tells it: set up, then evaluate (log, checkpoint) every eval_interval
+    iterations and take one optimizer step per iteration."""
+    job = Job.set_up(run, world, log)
+    done = Progress(best_val=math.inf)
     if resume:
-        # rank 0 reads the file and hands it to the others, so only rank 0's machine needs the run directory
-        read = ckpt.read_checkpoint(ckpt_path, allow_unverified=allow_unverified) if world.is_main else None
-        header, arrays = world.broadcast(read)
-        if header.get("unverified"):
-            log(f"warning: {ckpt_path} was loaded without verifying it (--allow-unverified)")
-        _check_world_size(header, world, cfg, ckpt_path)
-        _check_compatible(header, model_cfg, dataset.tokenizer, cfg, ckpt_path, dataset.meta.get("files_sha256"))
-        changes = _changed_settings(header, run.train)
-        if changes and not allow_changes:
-            raise ckpt.CheckpointError(
-                f"--resume would change the run in {out_dir}: {'; '.join(changes)} (checkpoint -> now). Pass the "
-                "run's own settings to continue it exactly, or --allow-changes if the change is meant (the log "
-                "records it)"
-            )
-        ckpt.load_model_state(model, arrays, ckpt_path)
-        ckpt.load_optimizer_state(optimizer, header, arrays)
-        rng = header["rng"]
-        torch.set_rng_state(rng["engine_by_rank"][world.rank] if "engine_by_rank" in rng else rng["engine"])
-        if "cuda" in rng:  # dropout on a GPU draws from the CUDA generator
-            torch.cuda.set_rng_state(rng["cuda_by_rank"][world.rank] if "cuda_by_rank" in rng else rng["cuda"])
-        batch_rng.bit_generator.state = rng["batches"]
-        start_iter, elapsed_before = header["iter"], header["elapsed_s"]
-        best_val = header.get("best_val_loss", math.inf)
-        evaluated_at_start = header.get("evaluated", True)  # False: stopped by a signal between evaluations
-        if world.is_main:
-            _truncate_log(out_dir / "log.jsonl", start_iter)  # drop evaluations made after the checkpoint
-            if changes:
-                _append_log(out_dir, {"iter": start_iter, "event": "resumed with changed settings", "changes": changes})
-        if start_iter >= cfg.max_iters:
-            log(
-                f"{ckpt_path} is already at iteration {start_iter} of max_iters {cfg.max_iters}: the run is complete "
-                "(raise --max-iters to train on)"
-            )
-            last_row = _last_log_row(out_dir / "log.jsonl")
-            return TrainResult(
-                model,
-                dataset.tokenizer,
-                start_iter,
-                last_row.get("train_loss"),
-                header.get("val_loss"),
-                elapsed_before,
-                out_dir,
-                already_complete=True,
-            )
-        log(f"resuming from {ckpt_path} at iteration {start_iter}")
-    else:
-        evaluated_at_start = False
+        done = job.restore(allow_changes, allow_unverified)
+        if done.iter >= job.cfg.max_iters:
+            return job.already_complete(done)
+    job.announce()
+    bar = _progress_bar(job.cfg, done.iter)
+    start, t0 = done.iter, time.perf_counter()
+    elapsed = lambda: done.elapsed_before + time.perf_counter() - t0  # noqa: E731 - the run's clock, resumes included
 
-    log(
-        f"model: {model.num_params() / 1e6:.2f}M parameters (non-embedding), vocab {model_cfg.vocab_size}, "
-        f"{cfg.device}, {cfg.dtype}"
-    )
-    if world.size > 1:
-        log(
-            f"data parallel: {world.size} ranks x batch_size {cfg.batch_size} = global batch "
-            f"{world.size * cfg.batch_size}; {distributed.blas_threads(world)} BLAS thread(s) per rank"
-        )
-    splits = {
-        name: Batches(data, model_cfg.block_size, cfg.batch_size, cfg.device, world.rank, world.size)
-        for name, data in (("train", dataset.train), ("val", dataset.val))
-    }
-    tokens_per_iter = cfg.batch_size * model_cfg.block_size * cfg.gradient_accumulation_steps * world.size
-    progress = _progress_bar(cfg, start_iter)
-    t0 = time.perf_counter()
-    tokens_since = 0
-    last = {"train": None, "val": None}
-    train_loss = None
-    skipped = 0
-
-    last_val = header["val_loss"] if resume else None
-
-    def save(at_iter: int, *, evaluated: bool, elapsed: float) -> None:
-        """Write the checkpoint of the state before iteration ``at_iter`` (rank 0; every rank gives its RNGs)."""
-        engines = world.gather(torch.get_rng_state())  # every rank's dropout stream, for --resume
-        on_cuda = torch.device(cfg.device).type == "cuda"
-        cudas = world.gather(torch.cuda.get_rng_state()) if on_cuda else None
-        if not world.is_main:
-            return
-        meta = {
-            "iter": at_iter,
-            "evaluated": evaluated,  # whether the log already holds iteration at_iter's evaluation
-            "elapsed_s": elapsed,
-            "best_val_loss": best_val,
-            "val_loss": last_val,
-            "model_config": model_cfg.to_dict(),
-            "train_config": cfg.to_dict(),
-            "tokenizer": dataset.tokenizer.to_dict(),
-            "data_sha256": dataset.meta.get("files_sha256"),
-            "code_version": torch.__version__,
-            "world_size": world.size,
-            "rng": {
-                "engine": engines[0],
-                "batches": batch_rng.bit_generator.state,
-                **({"cuda": cudas[0]} if on_cuda else {}),
-                **({"engine_by_rank": engines} if world.size > 1 else {}),
-                **({"cuda_by_rank": cudas} if world.size > 1 and on_cuda else {}),
-            },
-        }
-        try:
-            ckpt.save_checkpoint(ckpt_path, model=model, optimizer=optimizer, meta=meta)
-        except OSError as exc:  # a full disk, a read-only folder: the previous checkpoint is intact
-            raise ckpt.CheckpointError(
-                f"iteration {at_iter}: could not write the checkpoint {ckpt_path} ({exc.strerror or exc}); "
-                f"{'the previous one is kept as it was' if ckpt_path.exists() else 'no checkpoint was written'}"
-            ) from None
-
-    for it in range(start_iter, cfg.max_iters + 1):
-        lr = learning_rate(it, cfg)
-        is_eval = it % cfg.eval_interval == 0 or it == cfg.max_iters
-        if is_eval and not (it == start_iter and evaluated_at_start):
-            last = estimate_loss(model, splits, cfg, it, world)
-            if not (math.isfinite(last["train"]) and math.isfinite(last["val"])):
-                raise NonFiniteLoss(
-                    f"iteration {it}: the evaluated loss is not finite (train {last['train']}, val {last['val']}); "
-                    f"{_kept(ckpt_path, cfg)}"
-                )
-            elapsed = elapsed_before + time.perf_counter() - t0
-            record = {
-                "iter": it,
-                "train_loss": round(last["train"], 6),
-                "val_loss": round(last["val"], 6),
-                "lr": lr,
-                "elapsed_s": round(elapsed, 3),
-                "tokens_per_s": round(tokens_since / max(elapsed - elapsed_before, 1e-9), 1) if it else 0.0,
-            }
-            if world.is_main:
-                _append_log(out_dir, record)
-            _write(
-                progress,
-                log,
-                f"step {it}: train loss {last['train']:.4f}, val loss {last['val']:.4f}, lr {lr:.2e}, {elapsed:.1f}s",
-            )
-            best_val = min(best_val, last["val"])
-            last_val = last["val"]
-            if cfg.checkpoint:
-                save(it, evaluated=True, elapsed=elapsed)
-        if it == cfg.max_iters:
+    for it in range(start, job.cfg.max_iters + 1):
+        lr = learning_rate(it, job.cfg)
+        if (it % job.cfg.eval_interval == 0 or it == job.cfg.max_iters) and not (it == start and done.evaluated):
+            job.evaluate_and_log(it, lr, done, elapsed(), time.perf_counter() - t0, bar)
+            if job.cfg.checkpoint:
+                job.save(it, done, evaluated=True, elapsed=elapsed())
+        if it == job.cfg.max_iters:
             break
+        loss = job.step(it, lr, done, bar)
+        if it % job.cfg.log_interval == 0:
+            train_loss = world.mean(loss.item())  # the one host sync per log interval (and, on N ranks, a sum)
+            if bar is not None:
+                rate = done.tokens / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{train_loss:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
+        if bar is not None:
+            bar.update(1)
+        if job.stop_requested(stop, it):  # SIGINT or SIGTERM: stop after this step, with a checkpoint
+            if bar is not None:
+                bar.close()
+            if job.cfg.checkpoint:
+                job.save(it + 1, done, evaluated=False, elapsed=elapsed())
+            raise TrainingStopped(stop.signal_number, it + 1, job.ckpt_path if job.cfg.checkpoint else None)
 
-        for group in optimizer.param_groups:
+    if bar is not None:
+        bar.close()
+    return TrainResult(
+        job.model, job.dataset.tokenizer, job.cfg.max_iters, done.train_loss, done.val_loss, elapsed(),
+        job.out_dir, skipped_steps=done.skipped,
+    )  # fmt: skip
+
+
+@dataclass
+class Progress:
+    """Where a run is: the next iteration, the clock before this process, the losses last evaluated, and the
+    counters of this process (tokens trained on, updates skipped)."""
+
+    iter: int = 0
+    elapsed_before: float = 0.0
+    best_val: float = math.inf
+    train_loss: float | None = None
+    val_loss: float | None = None
+    evaluated: bool = False  # whether the log already holds the evaluation of ``iter`` (a resumed run)
+    tokens: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class Job:
+    """Everything a run trains with, built once by ``set_up``; its methods are the recipe's named steps."""
+
+    run: RunConfig
+    cfg: TrainConfig
+    world: distributed.World
+    log: object
+    dataset: Dataset
+    model_cfg: GPTConfig
+    model: GPT
+    optimizer: torch.optim.AdamW
+    average_gradients: object
+    batch_rng: np.random.Generator
+    splits: dict
+    blas_limit: object  # held for the run: the limit on BLAS threads lasts while it is referenced
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.cfg.out_dir)
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out_dir / ckpt.FILENAME
+
+    @classmethod
+    def set_up(cls, run: RunConfig, world, log) -> Job:
+        """The data, the model (the same initial weights on every rank), AdamW, the batch generator."""
+        cfg = run.train
+        if not world.is_main:  # rank 0 alone logs, prints and writes
+            log, cfg = _quiet, dataclasses.replace(cfg, progress=False)
+        blas_limit = distributed.limit_blas_threads(world)
+        if torch.device(cfg.device).type == "cuda":
+            distributed.use_local_gpu(world)
+        dataset = load_or_prepare(cfg, world)
+        model_cfg = GPTConfig(vocab_size=dataset.tokenizer.vocab_size, **run.model)
+        dtype_bytes = 8 if cfg.dtype == "float64" else 4
+        memory.check_fits(model_cfg.to_dict(), model_cfg.vocab_size, cfg.batch_size, dtype_bytes, cfg.device)
+        distributed.agree(
+            world,
+            {
+                "the model config": model_cfg.to_dict(),
+                "the training config": {k: v for k, v in run.train.to_dict().items() if k != "progress"},
+                "the training data": distributed.data_digest(dataset.train),
+                "the validation data": distributed.data_digest(dataset.val),
+                "the code": distributed.code_digest(),
+            },
+        )
+        torch.manual_seed(cfg.seed)
+        model = GPT(model_cfg).to(cfg.device, torch.float64 if cfg.dtype == "float64" else torch.float32)
+        if world.rank:  # ...but each rank's own dropout masks (rank 0 keeps the single-process stream)
+            torch.manual_seed((cfg.seed + world.rank) % 2**64)
+        optimizer = configure_optimizer(model, cfg)
+        splits = {
+            name: Batches(data, model_cfg.block_size, cfg.batch_size, cfg.device, world.rank, world.size)
+            for name, data in (("train", dataset.train), ("val", dataset.val))
+        }
+        return cls(
+            run, cfg, world, log, dataset, model_cfg, model, optimizer,
+            distributed.GradientAverager(model.parameters(), world),
+            np.random.default_rng(cfg.seed),  # the same on every rank: each draws the whole batch
+            splits, blas_limit,
+        )  # fmt: skip
+
+    def announce(self) -> None:
+        self.log(
+            f"model: {self.model.num_params() / 1e6:.2f}M parameters (non-embedding), vocab "
+            f"{self.model_cfg.vocab_size}, {self.cfg.device}, {self.cfg.dtype}"
+        )
+        if self.world.size > 1:
+            self.log(
+                f"data parallel: {self.world.size} ranks x batch_size {self.cfg.batch_size} = global batch "
+                f"{self.world.size * self.cfg.batch_size}; {distributed.blas_threads(self.world)} BLAS thread(s) "
+                "per rank"
+            )
+
+    def step(self, it: int, lr: float, done: Progress, bar):
+        """One optimizer step on a fresh batch (accumulated over micro-batches, averaged over ranks, clipped);
+        a non-finite loss or gradient stops the run or skips the update (``on_nonfinite``). Returns the loss."""
+        cfg = self.cfg
+        for group in self.optimizer.param_groups:
             group["lr"] = lr
         for _ in range(cfg.gradient_accumulation_steps):
-            x, y = splits["train"].sample(batch_rng)
-            _, loss = model(x, y)
+            x, y = self.splits["train"].sample(self.batch_rng)
+            _, loss = self.model(x, y)
             # the mean over micro-batches: each contributes 1/steps of the gradient of the full batch
             (loss / cfg.gradient_accumulation_steps).backward()
-        average_gradients()  # the mean over ranks, before clipping: every rank then makes the same update
-        watched = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip else loss.detach()
+        self.average_gradients()  # the mean over ranks, before clipping: every rank then makes the same update
+        params = self.model.parameters()
+        watched = nn.utils.clip_grad_norm_(params, cfg.grad_clip) if cfg.grad_clip else loss.detach()
         what = "gradient norm" if cfg.grad_clip else "loss"
         if cfg.on_nonfinite == "stop":
             # checked on the device: at once on the CPU; on a GPU at the next sync (the next log or evaluation,
             # which comes before any checkpoint is written), so a step that does not log waits for nothing
-            torch.assert_async(watched.isfinite(), lambda it=it, lr=lr, watched=watched, what=what: NonFiniteLoss(
-                f"iteration {it}: the {what} is {watched.item()} (learning rate {lr:.3g}); {_kept(ckpt_path, cfg)}. "
-                "Lower --learning-rate, or pass --on-nonfinite skip to skip such steps"
+            torch.assert_async(watched.isfinite(), lambda: NonFiniteLoss(
+                f"iteration {it}: the {what} is {watched.item()} (learning rate {lr:.3g}); "
+                f"{_kept(self.ckpt_path, cfg)}. Lower --learning-rate, or pass --on-nonfinite skip to skip such steps"
             ))  # fmt: skip
-            optimizer.step()
+            self.optimizer.step()
         elif not math.isfinite(norm := watched.item()):  # skipping has to know before the update: one sync
-            skipped += 1
-            _write(progress, log, f"step {it}: {what} is {norm}, update skipped ({skipped} so far)")
+            done.skipped += 1
+            _write(bar, self.log, f"step {it}: {what} is {norm}, update skipped ({done.skipped} so far)")
         else:
-            optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        tokens_since += tokens_per_iter
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        done.tokens += cfg.batch_size * self.model_cfg.block_size * cfg.gradient_accumulation_steps * self.world.size
+        return loss
 
-        if it % cfg.log_interval == 0:
-            train_loss = world.mean(loss.item())  # the one host sync per log interval (and, on N ranks, a sum)
-            if progress is not None:
-                rate = tokens_since / max(time.perf_counter() - t0, 1e-9)
-                progress.set_postfix(loss=f"{train_loss:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
-        if progress is not None:
-            progress.update(1)
-        # a SIGINT or SIGTERM asks the run to stop: after this step, with a checkpoint (under MPI the ranks
-        # agree at a log step, where they meet anyway, so that all stop at the same iteration)
-        if stop.requested and (world.size == 1 or it % cfg.log_interval == 0):
-            if world.size == 1 or world.mean(1.0 if stop.requested else 0.0) > 0:
-                if progress is not None:
-                    progress.close()
-                if cfg.checkpoint:
-                    save(it + 1, evaluated=False, elapsed=elapsed_before + time.perf_counter() - t0)
-                raise TrainingStopped(stop.signal_number, it + 1, ckpt_path if cfg.checkpoint else None)
+    def evaluate_and_log(self, it: int, lr: float, done: Progress, elapsed: float, session_s: float, bar) -> None:
+        """Both splits' mean loss, a row of log.jsonl and a line for the user; a non-finite loss stops the run."""
+        losses = estimate_loss(self.model, self.splits, self.cfg, it, self.world)
+        if not (math.isfinite(losses["train"]) and math.isfinite(losses["val"])):
+            raise NonFiniteLoss(
+                f"iteration {it}: the evaluated loss is not finite (train {losses['train']}, val {losses['val']}); "
+                f"{_kept(self.ckpt_path, self.cfg)}"
+            )
+        done.train_loss, done.val_loss = losses["train"], losses["val"]
+        done.best_val = min(done.best_val, losses["val"])
+        if self.world.is_main:
+            _append_log(self.out_dir, {
+                "iter": it,
+                "train_loss": round(losses["train"], 6),
+                "val_loss": round(losses["val"], 6),
+                "lr": lr,
+                "elapsed_s": round(elapsed, 3),
+                "tokens_per_s": round(done.tokens / max(session_s, 1e-9), 1) if it else 0.0,
+            })  # fmt: skip
+        train, val = losses["train"], losses["val"]
+        _write(bar, self.log, f"step {it}: train loss {train:.4f}, val loss {val:.4f}, lr {lr:.2e}, {elapsed:.1f}s")
 
-    if progress is not None:
-        progress.close()
-    elapsed = elapsed_before + time.perf_counter() - t0
-    return TrainResult(
-        model, dataset.tokenizer, cfg.max_iters, last["train"], last["val"], elapsed, out_dir, skipped_steps=skipped
-    )
+    def save(self, at_iter: int, done: Progress, *, evaluated: bool, elapsed: float) -> None:
+        """The checkpoint of the state before iteration ``at_iter``: weights, AdamW's moments, every RNG (rank 0
+        writes it; every rank gives its dropout stream)."""
+        engines = self.world.gather(torch.get_rng_state())
+        on_cuda = torch.device(self.cfg.device).type == "cuda"
+        cudas = self.world.gather(torch.cuda.get_rng_state()) if on_cuda else None
+        if not self.world.is_main:
+            return
+        several = self.world.size > 1
+        meta = {
+            "iter": at_iter,
+            "evaluated": evaluated,  # whether the log already holds iteration at_iter's evaluation
+            "elapsed_s": elapsed,
+            "best_val_loss": done.best_val,
+            "val_loss": done.val_loss,
+            "model_config": self.model_cfg.to_dict(),
+            "train_config": self.cfg.to_dict(),
+            "tokenizer": self.dataset.tokenizer.to_dict(),
+            "data_sha256": self.dataset.meta.get("files_sha256"),
+            "code_version": torch.__version__,
+            "world_size": self.world.size,
+            "rng": {
+                "engine": engines[0],
+                "batches": self.batch_rng.bit_generator.state,
+                **({"cuda": cudas[0]} if on_cuda else {}),
+                **({"engine_by_rank": engines} if several else {}),
+                **({"cuda_by_rank": cudas} if several and on_cuda else {}),
+            },
+        }
+        try:
+            ckpt.save_checkpoint(self.ckpt_path, model=self.model, optimizer=self.optimizer, meta=meta)
+        except OSError as exc:  # a full disk, a read-only folder: the previous checkpoint is intact
+            kept = "the previous one is kept as it was" if self.ckpt_path.exists() else "no checkpoint was written"
+            raise ckpt.CheckpointError(
+                f"iteration {at_iter}: could not write the checkpoint {self.ckpt_path} ({exc.strerror or exc}); {kept}"
+            ) from None
+
+    def restore(self, allow_changes: bool, allow_unverified: bool) -> Progress:
+        """Load the checkpoint into the model, AdamW and every RNG, after checking it is this run's."""
+        path, world = self.ckpt_path, self.world
+        # rank 0 reads the file and hands it to the others, so only rank 0's machine needs the run directory
+        header, arrays = world.broadcast(
+            ckpt.read_checkpoint(path, allow_unverified=allow_unverified) if world.is_main else None
+        )
+        if header.get("unverified"):
+            self.log(f"warning: {path} was loaded without verifying it (--allow-unverified)")
+        _check_world_size(header, world, self.cfg, path)
+        data_sha256 = self.dataset.meta.get("files_sha256")
+        _check_compatible(header, self.model_cfg, self.dataset.tokenizer, self.cfg, path, data_sha256)
+        changes = _changed_settings(header, self.run.train)
+        if changes and not allow_changes:
+            raise ckpt.CheckpointError(
+                f"--resume would change the run in {self.out_dir}: {'; '.join(changes)} (checkpoint -> now). Pass "
+                "the run's own settings to continue it exactly, or --allow-changes if the change is meant (the log "
+                "records it)"
+            )
+        ckpt.load_model_state(self.model, arrays, path)
+        ckpt.load_optimizer_state(self.optimizer, header, arrays)
+        rng = header["rng"]
+        torch.set_rng_state(rng["engine_by_rank"][world.rank] if "engine_by_rank" in rng else rng["engine"])
+        if "cuda" in rng:  # dropout on a GPU draws from the CUDA generator
+            torch.cuda.set_rng_state(rng["cuda_by_rank"][world.rank] if "cuda_by_rank" in rng else rng["cuda"])
+        self.batch_rng.bit_generator.state = rng["batches"]
+        if world.is_main:
+            _truncate_log(self.out_dir / "log.jsonl", header["iter"])  # drop evaluations made after the checkpoint
+            if changes:
+                event = {"iter": header["iter"], "event": "resumed with changed settings", "changes": changes}
+                _append_log(self.out_dir, event)
+        if header["iter"] < self.cfg.max_iters:
+            self.log(f"resuming from {path} at iteration {header['iter']}")
+        return Progress(
+            iter=header["iter"],
+            elapsed_before=header["elapsed_s"],
+            best_val=header.get("best_val_loss", math.inf),
+            train_loss=_last_log_row(self.out_dir / "log.jsonl").get("train_loss"),
+            val_loss=header.get("val_loss"),
+            evaluated=header.get("evaluated", True),  # False: stopped by a signal between evaluations
+        )
+
+    def already_complete(self, done: Progress) -> TrainResult:
+        self.log(
+            f"{self.ckpt_path} is already at iteration {done.iter} of max_iters {self.cfg.max_iters}: the run is "
+            "complete (raise --max-iters to train on)"
+        )
+        return TrainResult(
+            self.model, self.dataset.tokenizer, done.iter, done.train_loss, done.val_loss, done.elapsed_before,
+            self.out_dir, already_complete=True,
+        )  # fmt: skip
+
+    def stop_requested(self, stop: StopSignals, it: int) -> bool:
+        """Whether a signal asked the run to stop after iteration ``it``. Under MPI the ranks agree at a log
+        step, where they meet anyway, so that all stop at the same iteration."""
+        if self.world.size == 1:
+            return stop.requested
+        if it % self.cfg.log_interval:
+            return False
+        return self.world.mean(1.0 if stop.requested else 0.0) > 0
 
 
 def _quiet(*args, **kwargs) -> None:
