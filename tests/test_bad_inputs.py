@@ -1,5 +1,5 @@
 """Every user-facing entry point, tried with bad input: each gets a clear message that names the problem, no
-traceback, and exit code 2 for a usage error on the command line. The README's "Bad inputs" table lists these
+traceback, and exit code 2 for a usage error on the command line. docs/bad-inputs.md's table lists these
 cases with their messages; ``test_the_readme_lists_every_case`` keeps the two in step.
 """
 
@@ -21,7 +21,8 @@ from gpt.data import prepare_text
 from gpt.model import GPTConfig
 from tinygrad_edu.nn import functional as F
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+TABLE_PAGE = Path(__file__).resolve().parents[1] / "docs" / "bad-inputs.md"
+TABLE = TABLE_PAGE.read_text(encoding="utf-8")  # the page whose table lists these cases
 CLI_CASE_MODULES = sorted(p.stem for p in Path(__file__).parent.glob("bad_inputs_cli_*.py"))
 
 
@@ -176,7 +177,7 @@ CLI_CASES = [
 
 # More cases live beside the code they probe, in the same two formats: the engine's API (tests/bad_inputs_api.py)
 # and the command line's areas (tests/bad_inputs_cli_*.py, each a CLI_CASES list). All of them are run here and
-# listed in the README's table.
+# listed in docs/bad-inputs.md's table.
 CASES += _load_cases("bad_inputs_api", "API_CASES")
 CLI_CASES += [case for module in CLI_CASE_MODULES for case in _load_cases(module, "CLI_CASES")]
 
@@ -248,10 +249,10 @@ BEGIN, END = (
 
 
 def test_the_readme_table_is_generated_from_these_cases():
-    """The README's table is these cases, row for row, so a user can look an error up; regenerate it with
+    """docs/bad-inputs.md's table is these cases, row for row, so a user can look an error up; regenerate it with
     ``python tests/test_bad_inputs.py`` after adding a case."""
-    assert BEGIN in README and END in README
-    assert README.split(BEGIN)[1].split(END)[0].strip() == render_table().strip()
+    assert BEGIN in TABLE and END in TABLE
+    assert TABLE.split(BEGIN)[1].split(END)[0].strip() == render_table().strip()
 
 
 def render_table() -> str:
@@ -266,9 +267,9 @@ def render_table() -> str:
     return "\n".join(rows)
 
 
-if __name__ == "__main__":  # rewrite the README's table from the cases
-    readme_path = Path(__file__).resolve().parents[1] / "README.md"
-    before, rest = README.split(BEGIN)
+if __name__ == "__main__":  # rewrite docs/bad-inputs.md's table from the cases
+    readme_path = TABLE_PAGE
+    before, rest = TABLE.split(BEGIN)
     after = rest.split(END)[1]
     readme_path.write_text(f"{before}{BEGIN}\n{render_table()}\n{END}{after}", encoding="utf-8")
     print(f"wrote {len(CASES) + len(CLI_CASES)} rows into {readme_path}")
