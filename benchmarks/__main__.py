@@ -1,4 +1,4 @@
-"""``python -m benchmarks WHAT [options]`` (also ``gpt bench WHAT ...``): tinygrad_edu beside PyTorch.
+"""``python -m benchmarks WHAT [options]``: tinygrad_edu beside PyTorch.
 
 WHAT is one of ``ops``, ``train``, ``scaling``, ``profile``, ``peak``, ``generate``, ``kernels``, ``distributed``,
 ``recipe``, ``gpu-check`` or ``all`` (peak, ops, train, scaling, profile, generate, kernels, in that order;
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         threads = common.match_torch_threads(torch, args.threads)
         return _run(args, torch, threads)
-    finally:  # called in-process (tests, `gpt bench`): leave the thread settings as they were
+    finally:  # called in-process (the tests): leave the thread settings as they were
         if args.threads is not None:
             common.set_blas_threads(saved[0])
         if torch is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 
 from gpt.config import PRESETS, build_config
-from gpt.model import GPTConfig
 
 VOCAB_SIZE = 65  # tinyshakespeare's characters
 
@@ -36,7 +35,8 @@ def setup_for(preset: str, quick: bool = False, **overrides) -> dict:
 def split_setup(setup: dict):
     """(GPTConfig, TrainConfig) of a setup."""
     run = build_config(None, {k: v for k, v in setup.items() if k != "vocab_size"})
-    return GPTConfig(vocab_size=setup.get("vocab_size", VOCAB_SIZE), **run.model), run.train
+    run = run.with_vocab_size(setup.get("vocab_size", VOCAB_SIZE))
+    return run.model, run.train
 
 
 def describe(setup: dict) -> str:

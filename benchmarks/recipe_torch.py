@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = run.train
     dataset = load_dataset(cfg.dataset, cfg.data_dir)
     gpt = model_module("torch")
-    config = gpt.GPTConfig(vocab_size=dataset.tokenizer.vocab_size, **run.model)
+    config = gpt.GPTConfig.from_dict(run.with_vocab_size(dataset.tokenizer.vocab_size).model.to_dict())
     torch.manual_seed(cfg.seed)
     model = gpt.GPT(config)
     params = list(model.parameters())

@@ -4,12 +4,20 @@ command, and one spelling rule for flags.
 The rule: a flag of several words is spelled with hyphens (``--max-new-tokens``), and the same flag with
 underscores (``--max_new_tokens``, the spelling of the config fields and of nanoGPT's command lines) is
 accepted too. ``ArgumentParser`` below adds the second spelling to every flag, so no command can forget it.
+
+The flags of a config dataclass are derived from its fields (``field_flags``, ``add_flags``): a field's type
+hint gives the flag's type, its description and default the help, so a field added to the dataclass is a flag
+with nothing else to edit.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
+import types
+import typing
+from collections.abc import Callable, Mapping
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -72,6 +80,108 @@ def seed(text: str) -> int:
     if not -(2**63) <= value < 2**64:
         raise argparse.ArgumentTypeError(f"must be in [-2**63, 2**64) as torch.manual_seed takes, got {value}")
     return value % 2**64
+
+
+# -- flags derived from a dataclass's fields ----------------------------------------------------------------------
+
+FIELD_TYPES = (int, float, bool, str)  # what a flag can hold: one of these, or one of these or None
+
+
+def field_types(cls) -> dict[str, tuple[type, bool]]:
+    """Each field of the dataclass ``cls`` as (its type, whether it may be None), from its type hints:
+    ``int | None`` gives (int, True). A type no flag could hold (a list, a path) is a TypeError."""
+    hints = typing.get_type_hints(cls)
+    kinds = {}
+    for spec in dataclasses.fields(cls):
+        hint, optional = hints[spec.name], False
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            members = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+            hint, optional = (members[0] if len(members) == 1 else hint), len(members) < len(typing.get_args(hint))
+        if hint not in FIELD_TYPES:
+            raise TypeError(
+                f"{cls.__name__}.{spec.name}: {hints[spec.name]} has no command-line form; a config field is one of "
+                f"{', '.join(t.__name__ for t in FIELD_TYPES)}, or one of them | None"
+            )
+        kinds[spec.name] = (hint, optional)
+    return kinds
+
+
+def field_value(kind: type, optional: bool = False) -> Callable[[str], object]:
+    """The argparse type of a field of type ``kind`` (``optional``: 'none' means None); a value it cannot read
+    is a usage error that names the flag, as argparse reports its own."""
+
+    def convert(text: str):
+        if optional and text.lower() == "none":
+            return None
+        if kind is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise argparse.ArgumentTypeError(f"expects true or false, got {text!r}")
+        if kind is int:
+            return integer(text)
+        if kind is float:
+            try:
+                return float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expects a number, got {text!r}") from None
+        return text
+
+    return convert
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldFlag:
+    """The flag of one dataclass field: ``--n-layer`` (and ``--n_layer``) sets ``n_layer``."""
+
+    name: str  # the field's name, the flag's dest
+    kind: type  # int, float, bool or str
+    optional: bool  # whether 'none' stands for None
+    default: object  # the dataclass's default (the flag's own default is "not given")
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def metavar(self) -> str:
+        return self.kind.__name__.upper()
+
+    @property
+    def type(self) -> Callable[[str], object]:
+        return field_value(self.kind, self.optional)
+
+
+def field_flags(cls, *, skip=(), descriptions: Mapping[str, str] | None = None, note=None) -> list[FieldFlag]:
+    """The flags of the dataclass ``cls``, one a field (but those in ``skip``), in the fields' order. A field's
+    help is its description (``metadata["help"]``, else ``descriptions[name]``), its default, and ``note(name)``."""
+    flags, kinds = [], field_types(cls)
+    for spec in dataclasses.fields(cls):
+        if spec.name in skip:
+            continue
+        default = spec.default if spec.default is not dataclasses.MISSING else None
+        if spec.default_factory is not dataclasses.MISSING:
+            default = spec.default_factory()
+        words = [spec.metadata.get("help") or (descriptions or {}).get(spec.name), f"default {default!r}"]
+        extra = note(spec.name) if note else ""
+        help_text = "; ".join(w for w in words if w) + (f" {extra}" if extra else "")
+        flags.append(FieldFlag(spec.name, *kinds[spec.name], default, help_text))
+    return flags
+
+
+def add_flags(parser, flags: list[FieldFlag]) -> list[FieldFlag]:
+    """Add ``flags`` to ``parser``. A flag left out is not in the parsed namespace at all, so ``given_fields``
+    tells what the command line set from what it did not (a preset's value, or a resumed run's, stays)."""
+    for f in flags:
+        parser.add_argument(f.flag, type=f.type, default=argparse.SUPPRESS, metavar=f.metavar, help=f.help)
+    return flags
+
+
+def given_fields(args: argparse.Namespace, flags: list[FieldFlag]) -> dict:
+    """The fields the command line set, already of their types: {name: value}."""
+    return {f.name: getattr(args, f.name) for f in flags if hasattr(args, f.name)}
 
 
 def _both_spellings(names: tuple, kwargs: dict) -> list[str]:

@@ -1,17 +1,18 @@
-"""The ``gpt`` command: ``prepare``, ``train``, ``sample``, ``attention``, ``explore``, ``experiment``, ``bench`` (also
-``python -m gpt ...``), one argparse tree with ``--help`` on every command (see ``gpt/arguments.py``)."""
+"""The ``gpt`` command: ``prepare``, ``train``, ``sample``, ``attention``, ``explore``, ``quantize``, ``experiment``
+(also ``python -m gpt ...``), one argparse tree with ``--help`` on every command (see ``gpt/arguments.py``).
+
+The benchmarks are a package of their own, above ``gpt``: ``python -m benchmarks``."""
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import importlib
+import shlex
 import sys
 from pathlib import Path
 
-from . import attention, explore, files, quantize, signals
-from .arguments import ArgumentParser, first_line, integer, positive_float, positive_int, seed
-from .config import MODEL_FIELDS, PRESETS, TRAIN_FIELDS, ConfigError, build_config, parse_value
+from . import attention_maps, explore, files, quantize, signals
+from .arguments import ArgumentParser, add_flags, first_line, given_fields, integer, positive_float, positive_int, seed
+from .config import PRESETS, ConfigError, RunConfig, build_config, config_flags
 from .signals import TrainingStopped
 
 EXPERIMENTS = {
@@ -76,10 +77,7 @@ def _parser() -> ArgumentParser:
         action="store_true",
         help="with --resume, let the run go on with settings other than its own (the log records the changes)",
     )
-    for name, spec in {**MODEL_FIELDS, **TRAIN_FIELDS}.items():  # every config field overrides the preset's
-        if name != "vocab_size":  # it comes from the dataset
-            flag = "--" + name.replace("_", "-")
-            train.add_argument(flag, default=None, metavar=_metavar(spec), help=_field_help(name, spec))
+    add_flags(train, config_flags())  # every config field, derived from the dataclasses, overrides the preset's
 
     sample = commands.add_parser("sample", help="generate text from a trained checkpoint")
     sample.add_argument("--out-dir", default="out/baby", help="the training run's directory")
@@ -107,7 +105,7 @@ def _parser() -> ArgumentParser:
         help="load a checkpoint that carries no sha256 over its header (written by an older gpt), saying so",
     )
 
-    attention.add_arguments(commands.add_parser("attention", help=attention.DESCRIPTION))
+    attention_maps.add_arguments(commands.add_parser("attention", help=attention_maps.DESCRIPTION))
     explore.add_arguments(commands.add_parser("explore", help=explore.DESCRIPTION))
     quantize.add_arguments(commands.add_parser("quantize", help="an int8 copy of a trained run (Q8_0-style)"))
 
@@ -116,13 +114,6 @@ def _parser() -> ArgumentParser:
     for name, module_name in EXPERIMENTS.items():
         module = importlib.import_module(module_name)
         module.add_arguments(names.add_parser(name, help=first_line(module.__doc__), description=module.__doc__))
-
-    # the benchmarks are a package of their own (they import PyTorch): `gpt bench` hands its arguments on,
-    # --help included, and imports them only when it runs
-    bench = commands.add_parser(
-        "bench", help="benchmarks beside PyTorch (the same as `python -m benchmarks`)", add_help=False
-    )
-    bench.add_argument("arguments", nargs=argparse.REMAINDER, help="what `python -m benchmarks` takes")
     return parser
 
 
@@ -132,21 +123,12 @@ def _top_k(text: str) -> int | None:
     return integer(text, low=1, why=" (or 'all' for no cut)", kind="an integer >= 1 or 'all'")
 
 
-def _metavar(spec) -> str:
-    kind = spec.type if isinstance(spec.type, str) else getattr(spec.type, "__name__", str(spec.type))
-    return kind.replace(" | None", "").upper()
-
-
-def _field_help(name: str, spec) -> str:
-    default = spec.default if spec.default is not dataclasses.MISSING else None
-    presets = ", ".join(f"{preset} {values[name]!r}" for preset, values in sorted(PRESETS.items()) if name in values)
-    return f"default {default!r}" + (f" (presets: {presets})" if presets else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     raw = list(argv if argv is not None else sys.argv[1:])
-    if raw[:1] == ["bench"]:  # everything after `bench` is the benchmarks' own command line, --help included
-        return _bench(raw[1:])
+    if raw[:1] == ["bench"]:  # gone: the benchmarks are a package above gpt, and gpt imports nothing of theirs
+        command = shlex.join(["python", "-m", "benchmarks", *(raw[1:] or ["--help"])])
+        print(f"gpt: error: `gpt bench` is gone: run `{command}` instead", file=sys.stderr)
+        return 2
     args = _parser().parse_args(raw)
     with signals.one_line_exits(), signals.pipe_safe_stdout():
         try:
@@ -182,34 +164,13 @@ def _run(args, raw: list[str]) -> int:
     if args.command == "sample":
         return _sample(args)
     if args.command == "attention":
-        return attention.run(args)
+        return attention_maps.run(args)
     if args.command == "explore":
         return explore.run(args)
     if args.command == "quantize":
         return quantize.run(args)
-    if args.command == "experiment":
-        return importlib.import_module(EXPERIMENTS[args.experiment]).run(args, raw[raw.index(args.experiment) + 1 :])
-    return _bench(args.arguments)
-
-
-def _bench(arguments: list[str]) -> int:
-    from benchmarks.__main__ import main as bench_main
-
-    return bench_main(arguments or ["--help"])
-
-
-def _overrides(args) -> dict:
-    """The config fields given on the command line, converted to their types."""
-    values = {}
-    for name in (*MODEL_FIELDS, *TRAIN_FIELDS):
-        text = getattr(args, name, None)
-        if text is not None:
-            try:
-                values[name] = parse_value(name, text)
-            except ValueError as exc:  # a usage error, reported as argparse reports its own: one line, exit 2
-                print(f"gpt train: error: {exc}", file=sys.stderr)
-                raise SystemExit(2) from None
-    return values
+    # gpt experiment NAME: the command line after NAME is recorded with the results
+    return importlib.import_module(EXPERIMENTS[args.experiment]).run(args, raw[raw.index(args.experiment) + 1 :])
 
 
 def _prepare(args) -> int:
@@ -234,26 +195,24 @@ def _train(args) -> int:
     from . import distributed
 
     world = distributed.world()  # under mpiexec, this process is one rank of a data-parallel run
-    overrides = _overrides(args)
+    given = given_fields(args, config_flags())  # the settings the command line sets, of their types
     if args.resume:  # the run's own settings, then what the command line changes (train() refuses changes)
-        resumed = lambda: build_config(None, {**_saved_settings(args, overrides, world), **overrides})  # noqa: E731
+        resumed = lambda: _saved_run(args, given, world).updated(given)  # noqa: E731
         return distributed.run_ranks(world, "train", lambda: _train_rank(resumed(), args, world))
-    run = build_config(args.preset or "baby", overrides)
+    run = build_config(args.preset or "baby", given)
     return distributed.run_ranks(world, "train", lambda: _train_rank(run, args, world))
 
 
-def _saved_settings(args, overrides: dict, world) -> dict:
-    """The model and training settings stored in the checkpoint that --resume continues (rank 0 reads it)."""
+def _saved_run(args, given: dict, world) -> RunConfig:
+    """The settings stored in the checkpoint that --resume continues (rank 0 reads it)."""
     from . import checkpoint as ckpt
 
-    build_config(args.preset, overrides)  # the flags given are checked first, as for a new run
-    out_dir = overrides.get("out_dir") or PRESETS[args.preset or "baby"]["out_dir"]
+    build_config(args.preset, given)  # the flags given are checked first, as for a new run
+    out_dir = given.get("out_dir") or PRESETS[args.preset or "baby"]["out_dir"]
     header = None
     if world.is_main:
         header, _ = ckpt.read_checkpoint(Path(out_dir) / ckpt.FILENAME, allow_unverified=args.allow_unverified)
-    header = world.broadcast(header)
-    model = {k: v for k, v in header["model_config"].items() if k != "vocab_size"}
-    return {**model, **header["train_config"]}
+    return RunConfig.from_dict(world.broadcast(header))
 
 
 def _train_rank(run, args, world) -> int:

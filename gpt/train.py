@@ -238,18 +238,24 @@ class Progress:
 class Job:
     """Everything a run trains with, built once by ``set_up``; its methods are the recipe's named steps."""
 
-    run: RunConfig
-    cfg: TrainConfig
+    run: RunConfig  # the model's vocab_size is the dataset's
     world: distributed.World
     log: object
     dataset: Dataset
-    model_cfg: GPTConfig
     model: GPT
     optimizer: torch.optim.AdamW
     average_gradients: object
     batch_rng: np.random.Generator
     splits: dict
     blas_limit: object  # held for the run: the limit on BLAS threads lasts while it is referenced
+
+    @property
+    def cfg(self) -> TrainConfig:
+        return self.run.train
+
+    @property
+    def model_cfg(self) -> GPTConfig:
+        return self.run.model
 
     @property
     def out_dir(self) -> Path:
@@ -262,21 +268,22 @@ class Job:
     @classmethod
     def set_up(cls, run: RunConfig, world, log) -> Job:
         """The data, the model (the same initial weights on every rank), AdamW, the batch generator."""
-        cfg = run.train
         if not world.is_main:  # rank 0 alone logs, prints and writes
-            log, cfg = _quiet, dataclasses.replace(cfg, progress=False)
+            log, run = _quiet, dataclasses.replace(run, train=dataclasses.replace(run.train, progress=False))
+        cfg = run.train
         blas_limit = distributed.limit_blas_threads(world)
         if torch.device(cfg.device).type == "cuda":
             distributed.use_local_gpu(world)
         dataset = load_or_prepare(cfg, world)
-        model_cfg = GPTConfig(vocab_size=dataset.tokenizer.vocab_size, **run.model)
+        run = run.with_vocab_size(dataset.tokenizer.vocab_size)  # the placeholder replaced by the dataset's
+        model_cfg = run.model
         dtype_bytes = 8 if cfg.dtype == "float64" else 4
         memory.check_fits(model_cfg.to_dict(), model_cfg.vocab_size, cfg.batch_size, dtype_bytes, cfg.device)
         distributed.agree(
             world,
             {
                 "the model config": model_cfg.to_dict(),
-                "the training config": {k: v for k, v in run.train.to_dict().items() if k != "progress"},
+                "the training config": {k: v for k, v in cfg.to_dict().items() if k != "progress"},
                 "the training data": distributed.data_digest(dataset.train),
                 "the validation data": distributed.data_digest(dataset.val),
                 "the code": distributed.code_digest(),
@@ -292,7 +299,7 @@ class Job:
             for name, data in (("train", dataset.train), ("val", dataset.val))
         }
         return cls(
-            run, cfg, world, log, dataset, model_cfg, model, optimizer,
+            run, world, log, dataset, model, optimizer,
             distributed.GradientAverager(model.parameters(), world),
             np.random.default_rng(cfg.seed),  # the same on every rank: each draws the whole batch
             splits, blas_limit,
@@ -379,8 +386,7 @@ class Job:
             "elapsed_s": elapsed,
             "best_val_loss": done.best_val,
             "val_loss": done.val_loss,
-            "model_config": self.model_cfg.to_dict(),
-            "train_config": self.cfg.to_dict(),
+            **self.run.to_dict(),  # model_config and train_config: RunConfig.from_dict reads them back
             "tokenizer": self.dataset.tokenizer.to_dict(),
             "data_sha256": self.dataset.meta.get("files_sha256"),
             "code_version": torch.__version__,
@@ -413,7 +419,7 @@ class Job:
         _check_world_size(header, world, self.cfg, path)
         data_sha256 = self.dataset.meta.get("files_sha256")
         _check_compatible(header, self.model_cfg, self.dataset.tokenizer, self.cfg, path, data_sha256)
-        changes = _changed_settings(header, self.run.train)
+        changes = _changed_settings(header, self.cfg)
         if changes and not allow_changes:
             raise ckpt.CheckpointError(
                 f"--resume would change the run in {self.out_dir}: {'; '.join(changes)} (checkpoint -> now). Pass "

@@ -1,5 +1,5 @@
 """The engine's API given bad input: (where, the bad input, what runs it, the message it must contain)."""
-# ruff: noqa: E501 - a table, one case per line, read across like the README's
+# ruff: noqa: E501 - a table, one case per line, read across like docs/bad-inputs.md's
 
 import tinygrad_edu as tg
 from tinygrad_edu import nn

@@ -1,4 +1,4 @@
-"""gpt.attention (heat maps), gpt.summary (model summary) and the hand-built heads example."""
+"""gpt.attention_maps (heat maps), gpt.summary (model summary) and the hand-built heads example."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinygrad_edu as torch
-from gpt.attention import attention_weights, main, token_labels
+from gpt.attention_maps import attention_weights, main, token_labels
 from gpt.data import CharTokenizer
 from gpt.examples import handmade_heads
 from gpt.model import GPT, GPTConfig

@@ -25,12 +25,13 @@ ALL = list(commands(cli._parser()))
 
 def test_the_tree_has_every_command():
     paths = {" ".join(p) for p, _ in ALL}
-    for expected in ("prepare shakespeare", "prepare text", "train", "sample", "attention", "bench"):
+    for expected in ("prepare shakespeare", "prepare text", "train", "sample", "attention", "explore", "quantize"):
         assert expected in paths
+    assert "bench" not in paths  # the benchmarks are `python -m benchmarks`: gpt imports nothing of theirs
     assert {f"experiment {name}" for name in cli.EXPERIMENTS} <= paths
 
 
-@pytest.mark.parametrize("path", [p for p, _ in ALL if p and p[0] != "bench"], ids=" ".join)
+@pytest.mark.parametrize("path", [p for p, _ in ALL if p], ids=" ".join)
 def test_every_command_has_help(path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([*path, "--help"])
@@ -38,10 +39,13 @@ def test_every_command_has_help(path, capsys):
     assert capsys.readouterr().out.startswith(f"usage: gpt {' '.join(path)}")
 
 
-def test_gpt_bench_help_is_the_benchmarks_help(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["bench", "--help"])
-    assert exit_info.value.code == 0 and "python -m benchmarks" in capsys.readouterr().out
+@pytest.mark.parametrize("argv", [["bench"], ["bench", "--help"], ["bench", "peak", "--quick", "--out", "a b"]])
+def test_gpt_bench_is_gone_and_says_what_to_run(argv, capsys):
+    """`gpt bench` was the one import from gpt up to benchmarks: it now names the command to run instead."""
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    command = "python -m benchmarks " + (" ".join(argv[1:]).replace("a b", "'a b'") if argv[1:] else "--help")
+    assert captured.out == "" and captured.err == f"gpt: error: `gpt bench` is gone: run `{command}` instead\n"
 
 
 @pytest.mark.parametrize("path, parser", ALL, ids=[" ".join(p) or "gpt" for p, _ in ALL])

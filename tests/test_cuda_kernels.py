@@ -169,9 +169,9 @@ def test_cross_entropy_kernel(xp, rows, classes, dtype, data):
 @examples(6)
 @given(st.tuples(st.integers(1, 4), st.integers(1, 300)), dtypes, st.sampled_from([0.1, 0.5, 1.0]), st.integers(0, 99))
 def test_dropout_kernel(xp, shape, dtype, p, seed):
-    """The CUDA kernel hashes the reference op's mask (kernels/counter_hash.py) from the same seed."""
-    from tinygrad_edu.kernels import counter_hash
+    """The CUDA kernel hashes the reference op's mask (ops/counter_hash.py) from the same seed."""
     from tinygrad_edu.kernels.cuda import dropout
+    from tinygrad_edu.ops import counter_hash
 
     rng = np.random.default_rng(seed)
     x, grad = (rng.standard_normal(shape).astype(dtype) for _ in range(2))

@@ -228,12 +228,12 @@ def test_pending_checks_stay_bounded_in_a_loop_that_never_reads(sim):
 
 def _step_parts(dropout=0.1):
     from gpt.config import build_config
-    from gpt.model import GPT, GPTConfig
+    from gpt.model import GPT
     from gpt.train import configure_optimizer
 
     run = build_config("tiny", {"dropout": dropout})
     tg.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=65, **run.model)).to("cuda")
+    model = GPT(run.with_vocab_size(65).model).to("cuda")
     optimizer = configure_optimizer(model, run.train)
     rng = np.random.default_rng(0)
     x = tg.tensor(rng.integers(0, 65, (4, 16)), device="cuda")

@@ -32,7 +32,7 @@ def mpiexec() -> str:
 
 
 def launch(arguments: list[str], data_dir: Path, timeout: float = 240) -> subprocess.CompletedProcess:
-    # CI runs as root, which Open MPI refuses unless told (README: running as root)
+    # CI runs as root, which Open MPI refuses unless told (docs/distributed.md: running as root)
     env = distributed.launcher_environment({**os.environ, "GPT_DATA_DIR": str(data_dir)})
     return subprocess.run(arguments, capture_output=True, text=True, env=env, timeout=timeout)
 

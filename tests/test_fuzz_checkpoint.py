@@ -39,13 +39,13 @@ def make_valid_checkpoint() -> tuple[dict, dict]:
     import tinygrad_edu as torch
     from gpt.config import build_config
     from gpt.data import CharTokenizer
-    from gpt.model import GPT, GPTConfig
+    from gpt.model import GPT
     from gpt.train import configure_optimizer
 
     torch.manual_seed(0)
     run = build_config("tiny", {"n_embd": 8, "block_size": 8, "n_head": 2})
     tokenizer = CharTokenizer(list("abcdefgh"))
-    model = GPT(GPTConfig(vocab_size=8, **run.model))
+    model = GPT(run.with_vocab_size(8).model)
     optimizer = configure_optimizer(model, run.train)
     meta = {
         "iter": 2,

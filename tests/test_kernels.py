@@ -19,8 +19,8 @@ from strategies import examples
 
 import tinygrad_edu as tg
 from tinygrad_edu import backend, kernels
-from tinygrad_edu.kernels import counter_hash
 from tinygrad_edu.nn import functional as F
+from tinygrad_edu.ops import counter_hash
 
 pytestmark = pytest.mark.skipif(not kernels.numba_available(), reason="numba is not installed: no kernels to test")
 
@@ -425,16 +425,17 @@ def test_each_hot_op_runs_its_kernel_once_forward_and_once_backward(monkeypatch,
     _hot_ops(dtype)
     assert calls == dict.fromkeys(calls, 1)
     calls.update(dict.fromkeys(calls, 0))
-    from tinygrad_edu.ops import movement
+    from tinygrad_edu.kernels import scatter_add_sorted
 
-    calls["movement._add_rows_sorted"] = 0  # the reference's own fast path: sorted runs, not add.at row by row
+    calls["scatter_add_sorted.add_rows_sorted"] = 0  # the NumPy fast path, behind the compiled one in the table
     monkeypatch.setattr(
-        movement, "_add_rows_sorted", _counting(movement._add_rows_sorted, calls, "movement._add_rows_sorted")
+        scatter_add_sorted,
+        "add_rows_sorted",
+        _counting(scatter_add_sorted.add_rows_sorted, calls, "scatter_add_sorted.add_rows_sorted"),
     )
     with kernels.reference():
         _hot_ops(dtype)
-    assert calls == {**dict.fromkeys(calls, 0), "movement._add_rows_sorted": 1}
-    calls["movement._add_rows_sorted"] = 0
+    assert calls == dict.fromkeys(calls, 0)
     # where a kernel does not apply, the reference op runs: a softmax over another dim, an empty batch
     F.softmax(tg.tensor(np.ones((3, 4), dtype), requires_grad=True), dim=0).sum().backward()
     F.cross_entropy(tg.zeros(0, 5, dtype=tg.float32, requires_grad=True), tg.zeros(0, dtype=tg.int64)).backward()
@@ -579,3 +580,75 @@ def test_dropout_mask_keeps_one_minus_p_and_changes_with_each_call():
     for y in (first, second):
         assert abs(float((y == 0).mean()) - 0.3) < 0.007  # 6 sigmas of a Binomial(200000, 0.3) fraction
     assert float(((first == 0) == (second == 0)).mean()) < 0.65  # independent masks agree on 0.58 of elements
+
+
+# -- the table -------------------------------------------------------------------------------------------------
+
+
+def _one_call_per_fast_path():
+    """{implementation: a call that its table row takes}: CPU float32 inputs, float16 for the NumPy-only rows."""
+    from tinygrad_edu.autograd import graph
+    from tinygrad_edu.ops import movement
+
+    rng = np.random.default_rng(5)
+
+    def leaf(*shape, dtype=np.float32):
+        return tg.tensor(rng.standard_normal(shape).astype(dtype), requires_grad=True)
+
+    mask = tg.tensor(np.triu(np.ones((3, 4), bool), 1))
+    rows = np.array([1, 1, 0, 4])
+    return {
+        "gelu.GeluKernel": lambda: F.gelu(leaf(4, 5)),
+        "layer_norm.LayerNormKernel": lambda: F.layer_norm(leaf(4, 6), (6,), leaf(6), leaf(6)),
+        "softmax.SoftmaxKernel": lambda: F.softmax(leaf(2, 3, 5), dim=-1),
+        "cross_entropy.CrossEntropyKernel": lambda: F.cross_entropy(leaf(5, 7), tg.tensor([0, 6, 2, -100, 3])),
+        "dropout.DropoutKernel": lambda: F.dropout(leaf(4, 5), p=0.3),
+        "addmm.LinearAddmm": lambda: F.linear(leaf(2, 3, 4), leaf(5, 4), leaf(5)),
+        "masked_fill.MaskedFillKernel": lambda: leaf(2, 3, 4).masked_fill(mask, -1.0),
+        "scatter_add.EmbeddingKernel": lambda: F.embedding(tg.tensor(rows), leaf(6, 3)),
+        "scatter_add_sorted.EmbeddingSorted": lambda: F.embedding(tg.tensor(rows), leaf(6, 3, dtype=np.float16)),
+        "scatter_add.ScatterAddKernel": lambda: graph.apply(
+            movement.ScatterAdd, leaf(4, 3), shape=(5, 3), index=rows, accumulate=True
+        ),
+        "scatter_add_sorted.ScatterAddSorted": lambda: graph.apply(
+            movement.ScatterAdd, leaf(4, 3, dtype=np.float16), shape=(5, 3), index=rows, accumulate=True
+        ),
+    }
+
+
+def _saved_layout(ctx):
+    return [None if s is None else (tuple(s.shape), s.dtype) for s in ctx.saved_tensors]
+
+
+def test_every_row_of_the_table_is_chosen_and_can_be_differentiated_twice():
+    """Each fast path runs for the inputs its row describes, the reference inside ``reference()``; and since
+    create_graph runs the reference's backward on the fast path's saved arrays, each fast path saves exactly what
+    its reference saves, unless the reference has a ``composite`` (which higher order differentiates instead)."""
+    calls = _one_call_per_fast_path()
+    rows = [path for paths in kernels.FAST_PATHS.values() for path in paths]
+    assert sorted(calls) == sorted(path.implementation for path in rows)
+    for path in rows:
+        fast = calls[path.implementation]()._ctx
+        assert type(fast) is path.load() and type(fast).reference is path.reference, path.implementation
+        with kernels.reference():
+            ref = calls[path.implementation]()._ctx
+        assert type(ref) is path.reference
+        if getattr(path.reference, "composite", None) is None:
+            assert _saved_layout(fast) == _saved_layout(ref), path.implementation
+            assert set(vars(ref)) <= set(vars(fast)), f"{path.implementation} lacks {set(vars(ref)) - set(vars(fast))}"
+
+
+def test_the_table_prints_one_line_per_fast_path():
+    lines = kernels.describe().splitlines()
+    assert len(lines) == sum(len(paths) for paths in kernels.FAST_PATHS.values())
+    assert lines[0].startswith("Gelu") and "kernels/gelu.py: GeluKernel" in lines[0]
+
+
+def test_ops_know_nothing_of_the_kernels():
+    """``ops/`` is the reference math alone: no import of, and no word about, a fast path."""
+    from pathlib import Path
+
+    ops = Path(kernels.__file__).resolve().parent.parent / "ops"
+    mentions = [f"{p.name}:{i}" for p in ops.glob("*.py") for i, line in enumerate(p.read_text().splitlines(), 1)
+                if "kernel" in line.lower()]  # fmt: skip
+    assert mentions == []

@@ -1,7 +1,8 @@
 """The engine's layers, as a reader should be able to draw them, checked from the source:
 
-    arrays (backend, dtypes, hooks, the CuPy stand-in) ← kernels (compiled) ← ops ← autograd
-    ← Tensor (tensor, creation, indexing, promotion, printing, factories) ← nn, optim
+    arrays (backend, dtypes, handles, the CuPy stand-in) ← ops (the reference math) ← kernels (fast paths of ops)
+    ← autograd
+    ← Tensor (tensor, as_array, indexing, promotion, printing, factories) ← nn, optim
     ← tools (viz, examples, the package's __init__)
 
 Every import, at module level or inside a function, points to the same layer or one below, and no set of
@@ -18,11 +19,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "tinygrad_edu"
 
 LAYERS = [
-    ("arrays", ("backend", "dtypes", "cuda", "hooks", "simulated_cuda", "allocator")),
-    ("kernels", ("kernels",)),
+    ("arrays", ("backend", "dtypes", "cuda", "handles", "simulated_cuda", "allocator")),
     ("ops", ("ops",)),
+    ("kernels", ("kernels",)),
     ("autograd", ("autograd",)),
-    ("tensor", ("tensor", "creation", "indexing", "promotion", "printing", "factories", "fused", "flat_buffer")),
+    ("tensor", ("tensor", "as_array", "indexing", "promotion", "printing", "factories", "fused", "flat_buffer")),
     ("nn and optim", ("nn", "optim")),
     ("tools", ("viz", "examples", "")),  # "": tinygrad_edu/__init__.py, which gathers the public API
 ]

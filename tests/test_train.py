@@ -12,7 +12,7 @@ import pytest
 import tinygrad_edu as torch
 from gpt import checkpoint as ckpt
 from gpt.cli import main
-from gpt.config import PRESETS, TrainConfig, build_config, parse_value
+from gpt.config import PRESETS, RunConfig, TrainConfig, build_config
 from gpt.sample import generate_text, load_model
 from gpt.train import configure_optimizer, learning_rate, train
 
@@ -45,6 +45,14 @@ def test_training_lowers_the_loss_and_logs_each_evaluation(device, data_dir, tmp
     assert (tmp_path / ckpt.FILENAME).is_file()
 
 
+def test_the_checkpoint_gives_back_the_run_config(data_dir, tmp_path):
+    """The header's model_config and train_config are the RunConfig trained, its vocab_size the dataset's."""
+    run = tiny_run(data_dir, tmp_path, max_iters=2, eval_interval=2, eval_iters=1, n_layer=2, bias=False)
+    train(run, log=lambda *_: None)
+    header, _ = ckpt.read_checkpoint(tmp_path / ckpt.FILENAME)
+    assert RunConfig.from_dict(header) == run.with_vocab_size(65)  # tinyshakespeare's 65 characters
+
+
 def test_resume_gives_the_same_losses_as_an_uninterrupted_run(device, data_dir, tmp_path):
     """Stop at iteration 10, resume to 20: every logged loss equals the run that never stopped."""
     common = dict(lr_decay_iters=20, eval_interval=5, eval_iters=3, dropout=0.1)
@@ -69,10 +77,10 @@ def test_same_seed_same_run_and_other_seed_differs(device, data_dir, tmp_path):
 def test_gradient_accumulation_matches_one_large_batch(device, data_dir, tmp_path):
     """Two micro-batches of 4 accumulate the same gradient as the mean over the 8 examples."""
     run = tiny_run(data_dir, tmp_path, device, dtype="float64")
-    from gpt.model import GPT, GPTConfig
+    from gpt.model import GPT
 
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=65, **run.model)).to(device, torch.float64)
+    model = GPT(run.with_vocab_size(65).model).to(device, torch.float64)
     rng = np.random.default_rng(0)
     x = torch.tensor(rng.integers(0, 65, size=(8, 16)), device=device)
     y = torch.tensor(rng.integers(0, 65, size=(8, 16)), device=device)
@@ -202,15 +210,18 @@ def test_a_truncated_or_newer_checkpoint_is_refused_by_name(data_dir, tmp_path):
 
 def test_config_overrides_and_their_errors():
     run = build_config("baby", {"n_layer": 2, "max_iters": 7})
-    assert run.model["n_layer"] == 2 and run.model["n_embd"] == 128 and run.train.max_iters == 7
+    assert run.model.n_layer == 2 and run.model.n_embd == 128 and run.train.max_iters == 7
     assert set(PRESETS) >= {"baby", "lecture"}
     with pytest.raises(ValueError, match="unknown config field"):
         build_config("baby", {"n_layers": 2})
     with pytest.raises(ValueError, match="unknown preset"):
         build_config("huge")
-    assert parse_value("bias", "false") is False and parse_value("dropout", "0.2") == 0.2
-    with pytest.raises(ValueError, match="expects int"):
-        parse_value("n_layer", "two")
+    with pytest.raises(ValueError, match="vocab_size comes from the dataset"):
+        build_config("baby", {"vocab_size": 10})
+    with pytest.raises(ValueError, match=r"bias must be bool, got 'false' \(str\)"):
+        build_config("baby", {"bias": "false"})  # the API takes values of their types; the command line converts
+    run = build_config("baby", {"dropout": 0, "min_lr": 0})  # an int where a float is meant becomes a float
+    assert type(run.model.dropout) is type(run.train.min_lr) is float
 
 
 def test_cli_end_to_end_prepare_train_resume_sample(data_dir, tmp_path, capsys, shakespeare_file):

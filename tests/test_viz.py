@@ -88,7 +88,7 @@ def test_render_svg_and_png(tmp_path):
 
 
 def test_trace_backward_rows_in_reverse_order_and_restores():
-    originals = {cls: cls.__dict__["_run_backward"] for cls in (Op, Function)}
+    originals = {cls: dict(vars(cls)) for cls in (Op, Function)}
     x = torch.randn(4, 3, requires_grad=True)
     w = torch.randn(3, 2, requires_grad=True)
     loss = (x @ w).relu().mean()
@@ -102,7 +102,7 @@ def test_trace_backward_rows_in_reverse_order_and_restores():
     assert trace.rows[0].grad_output_norm == pytest.approx(1.0) and all(r.time_us >= 0 for r in trace.rows)
     table = trace.table()
     assert "MatMul" in table and "3 backward steps" in table
-    assert {cls: cls.__dict__["_run_backward"] for cls in (Op, Function)} == originals
+    assert {cls: dict(vars(cls)) for cls in (Op, Function)} == originals
     assert graph.backward_observers == []
 
 
@@ -110,12 +110,12 @@ def test_trace_backward_sees_user_functions_and_restores_on_error():
     from user_functions import Square
 
     x = torch.randn(3, requires_grad=True)
-    original = Function.__dict__["_run_backward"]
+    original = dict(vars(Function))
     with pytest.raises(KeyError), trace_backward() as trace:
         Square.apply(x).sum().backward()
         raise KeyError("boom")
     assert [r.op for r in trace.rows] == ["Sum", "Square"]
-    assert Function.__dict__["_run_backward"] is original
+    assert dict(vars(Function)) == original
     assert graph.backward_observers == []
 
 

@@ -3,11 +3,11 @@
 glibc's malloc gives every large block (above 128 KB, a threshold it raises up to 32 MB as blocks are freed)
 its own fresh mapping, and unmaps it on free; each new array then pays a page fault per 4 KB page on first
 touch. A training step allocates and frees the same few dozen arrays every time, so it pays those faults every
-step: in this project's VM, a baby step took 82-106 ms by default and 62-65 ms with the two settings below
-(``python -m benchmarks kernels`` measures both). ``mallopt`` asks malloc to serve blocks up to 1 GiB from its
-heap and to keep up to 1 GiB of freed memory there for reuse: the memory a step frees is the memory the next
-step allocates, as PyTorch's CUDA caching allocator does on the GPU. The peak a process reaches is unchanged;
-what changes is that freed memory stays resident until the process exits or needs it again.
+step (``python -m benchmarks kernels`` measures both ways; figures in ``benchmarks/NOTES.md`` §13). ``mallopt``
+asks malloc to serve blocks up to 1 GiB from its heap and to keep up to 1 GiB of freed memory there for reuse:
+the memory a step frees is the memory the next step allocates, as PyTorch's CUDA caching allocator does on the
+GPU. The peak a process reaches is unchanged; what changes is that freed memory stays resident until the
+process exits or needs it again.
 
 Applied once, at ``import tinygrad_edu``, on Linux with glibc; ``TINYGRAD_EDU_KEEP_FREED_MEMORY=0`` leaves
 malloc as it was.

@@ -14,11 +14,11 @@ import numbers
 import numpy
 
 from . import backend, dtypes
+from .as_array import to_array
 from .autograd import engine, graph
 from .autograd.grad_mode import is_grad_enabled
 from .autograd.graph import apply
-from .creation import to_array
-from .hooks import add_hook
+from .handles import add_hook
 from .indexing import (
     convert_index,
     dim_index,

@@ -13,6 +13,9 @@ from .. import backend
 from ..ops import elementwise, movement
 from . import graph
 
+records_ops = True  # how Op.run tells this namespace from NumPy's: ctx.run(OtherOp, ...) calls apply below
+apply = graph.apply
+
 
 def where(condition, a, b):
     return graph.apply(movement.Where, condition, a, b)

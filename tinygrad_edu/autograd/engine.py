@@ -120,6 +120,7 @@ def _run(roots, seeds, retain_graph, create_graph, targets=None, stop_at_targets
             entry = leaves.setdefault(id(tensor), [tensor, None])
             entry[1] = grad if entry[1] is None else entry[1] + grad
 
+    observed = bool(graph.backward_observers)  # a profiler or tracer (graph.observe_ops): checked once per pass
     with enable_grad() if create_graph else contextlib.nullcontext():
         for root, seed in zip(roots, seeds):
             deliver(root, seed)
@@ -133,7 +134,7 @@ def _run(roots, seeds, retain_graph, create_graph, targets=None, stop_at_targets
                 if op not in needed:
                     continue
             graph.check_versions(op)
-            if graph.backward_observers:
+            if observed:
                 run = functools.partial(_op_backward, op, grad_outputs, create_graph)
                 grad_inputs = graph.observed_backward(op, grad_outputs, run)
             else:
@@ -169,7 +170,10 @@ def _op_backward(op, grad_outputs, create_graph):
     """One op's backward: on arrays (the fast path), or recorded on Tensors under ``create_graph``."""
     if create_graph:
         return differentiable_backward(op, grad_outputs, grad)
-    return op._run_backward(grad_outputs)
+    if op.takes_tensors:  # a user Function
+        return op.backward_on_arrays(grad_outputs)
+    grads = op.backward(op, *grad_outputs)
+    return grads if isinstance(grads, tuple) else (grads,)
 
 
 def _ops_leading_to(order, target_ids, stop) -> set:

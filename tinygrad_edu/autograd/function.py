@@ -35,11 +35,14 @@ class Function(Op):
     from them inside forward) for the second derivative to reach them, as in PyTorch.
     """
 
+    takes_tensors = True
+
     @classmethod
     def apply(cls, *args, **params):
         return graph.apply(cls, *args, **params)
 
-    def _run_forward(self, raw, args, params):
+    def run_forward_on_tensors(self, args, params):
+        """Called by ``graph.apply`` with the inputs as given; returns arrays, as a built-in op's forward does."""
         Tensor = graph.tensor_type()
         with no_grad():
             detached = [a.detach() if isinstance(a, Tensor) else a for a in args]
@@ -52,7 +55,7 @@ class Function(Op):
         self.saved_tensors = tuple(t._data if isinstance(t, Tensor) else t for t in self.saved_tensors)
         return tuple(o._data for o in outs) if isinstance(out, tuple) else out._data
 
-    def _run_backward(self, grad_outputs):
+    def backward_on_arrays(self, grad_outputs):
         """Called by the engine with arrays (None for outputs that received no gradient); returns arrays."""
         grads_in = [None if g is None else graph.new_tensor(g, self.device) for g in grad_outputs]
         grads = self.backward_on_tensors(grads_in, create_graph=False)

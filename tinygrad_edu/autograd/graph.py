@@ -15,7 +15,7 @@ import weakref
 
 import numpy
 
-from .. import backend
+from .. import backend, kernels
 from .grad_mode import is_grad_enabled
 
 _tensor_type: list = [None]  # [Tensor], set by tensor.py
@@ -46,13 +46,18 @@ def apply(op_class, *args, **params):
 
 def _apply(op_class, args, params):
     Tensor = _tensor_type[0]
-    ctx = op_class()
-    dev, ctx.needs_input_grad, raw = _unpack(op_class, args, Tensor)
-    ctx.device = dev
-    ctx.xp = backend.array_module(dev)
-    record = is_grad_enabled() and any(ctx.needs_input_grad)
+    dev, needs_input_grad, raw = _unpack(op_class, args, Tensor)
+    xp = backend.array_module(dev)
+    # the one place where a fast implementation is chosen over the reference op (kernels/__init__.py's table)
+    runs = kernels.choose(op_class, xp, raw, params) if op_class in kernels.FAST_PATHS else op_class
+    ctx = runs()
+    ctx.device, ctx.xp, ctx.needs_input_grad = dev, xp, needs_input_grad
+    record = is_grad_enabled() and any(needs_input_grad)
     try:
-        result = ctx._run_forward(raw, args, params)
+        if ctx.takes_tensors:  # a user Function: its forward sees Tensors (autograd/function.py)
+            result = ctx.run_forward_on_tensors(args, params)
+        else:
+            result = runs.forward(ctx, *raw, **params)
     except ValueError as exc:  # NumPy's shape errors don't say which op, nor what the inputs were
         raise RuntimeError(f"{op_class.__name__}: {exc} (inputs: {_describe(args, Tensor)})") from None
 

@@ -1,37 +1,44 @@
-"""Compiled kernels for the hot ops, beside the readable reference ops they speed up.
+"""Fast implementations of some ops, registered beside the reference ops in one table, and chosen at dispatch.
 
-Every op in ``tinygrad_edu/ops`` is written once in NumPy's vocabulary, and that stays the reference: the
-oracle the kernels are tested against, and what a reader follows. A few ops are memory-bound chains of small
-passes (GELU's erf, layer norm's mean and variance, softmax's max, exp and sum); for those, a kernel here does
-the same arithmetic in one pass per row with numba, compiled once per machine (``cache=True``).
+Every op in ``tinygrad_edu/ops`` is written once in NumPy's vocabulary, and that stays the reference: the math a
+reader follows, and the oracle the fast paths are tested against. ``ops/`` knows nothing of what is here.
+
+A fast path is an ``Op`` subclass of the reference op, with its own forward and backward, living beside the
+kernel it calls (``LayerNormKernel`` at the bottom of ``kernels/layer_norm.py``). ``FAST_PATHS`` below lists them
+with the conditions under which each applies: the device, the dtypes of the floating inputs, and whatever else
+the kernel needs (an axis, a layout, a parameter). ``autograd/graph.py``'s ``apply`` asks ``choose`` once per op
+call; the first fast path whose conditions hold runs, and otherwise the reference does. That is the only place
+where the choice is made. ``python -m tinygrad_edu.kernels`` prints the table.
+
+Why the kernels: a few ops are memory-bound chains of small passes (GELU's erf, layer norm's mean and variance,
+softmax's max, exp and sum); a kernel does the same arithmetic in one pass per row with numba, compiled once per
+machine (``cache=True``). On ``cuda``, each kernel module hands CuPy arrays to its twin in ``kernels/cuda``.
 
 The switch: ``TINYGRAD_EDU_KERNELS=0`` in the environment, or ``with kernels.reference():`` in code, runs the
-plain NumPy path; ``kernels.enabled()`` says which is on. Kernels run only where they apply (the CPU, float32
-or float64, numba importable); everywhere else the op's reference path runs, so a missing numba costs speed,
-never correctness. Under ``create_graph=True`` the ops take their differentiable paths, as before.
+reference ops only; ``kernels.enabled()`` says which is on. A missing numba costs speed, never correctness.
+Under ``create_graph=True`` a fast path's backward is not used: the reference's (or its ``composite``) is, on
+Tensors (``autograd/higher_order.py``), so a fast path saves what the reference saves or the reference has a
+``composite``. The tests check that each entry of the table is one of the two.
 
-Threads: the kernels run on one thread (vectorized by LLVM), and BLAS keeps every core. Measured on the
-project's 2-core machine (``python -m benchmarks blas-threads``): with numba's thread pool working between
-matmuls, OpenBLAS's two threads fall to 22 GFLOP/s on the baby model's 768×128×512 product (92 on one thread);
-with the kernels on one thread, two BLAS threads reach 176 at that size and 186 at the lecture's 16384×384×1536,
-about 2x one thread at every size. So no per-size thread switching is needed: the pools just must not compete.
-
-So the kernels are compiled serially (no ``parallel=True``). Their loops are still written with ``numba.prange``,
-a plain ``range`` when compiled this way, so that the same source can be compiled across numba's threads (the
-blas-threads benchmark does, to measure the competition). Serial compilation matters for small tensors: entering
-numba's thread pool costs about 76 µs a call even with one thread, against 0.5 µs for a serial call, and a
-token's layer norm in generation is a 1×128 row. ``error_model="numpy"`` lets a division by zero give inf or nan,
-as NumPy does, instead of a Python exception check that keeps LLVM from vectorizing the loop (GELU's forward ran
-10x slower serially without it; with it, every kernel is as fast serially as it was on the pool at the lecture's
-sizes: ``benchmarks/NOTES.md``).
+Threads: the kernels run on one thread (vectorized by LLVM), and BLAS keeps every core: numba's thread pool
+working between matmuls slows OpenBLAS's threads down, and entering the pool costs more than a small row's
+work. So the kernels are compiled serially (no ``parallel=True``); their loops are still written with
+``numba.prange`` (a plain ``range`` when compiled this way) so the ``blas-threads`` benchmark can compile the same
+source across numba's threads to measure the competition (figures: ``benchmarks/NOTES.md``).
+``error_model="numpy"`` lets a division by zero give inf or nan, as NumPy does, instead of a Python exception
+check that keeps LLVM from vectorizing the loop.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib
 import os
+from collections.abc import Callable
+
+from ..ops import elementwise, movement, nn_ops
 
 _forced_reference = [0]
 
@@ -75,19 +82,145 @@ def reference():
         _forced_reference[0] -= 1
 
 
-def applies(xp, *arrays) -> bool:
-    """Whether a kernel may take these arrays: kernels switched on; float32 or float64 alike; NumPy arrays with
-    numba, or CuPy arrays with numba-cuda and a GPU (``kernels/cuda``). The stand-in device takes none."""
-    if not switched_on() or xp.__name__ not in ("numpy", "cupy"):  # not the recorded (create_graph) backward
-        return False
-    dtype = arrays[0].dtype
-    if dtype.kind != "f" or dtype.itemsize not in (4, 8) or any(a.dtype != dtype for a in arrays):
-        return False
+def device_ready(device: str, xp) -> bool:
+    """Whether arrays of module ``xp`` can run a kernel made for ``device``: "cpu" (NumPy arrays, numba
+    importable), "numpy" (NumPy arrays, no compiler needed) or "cuda" (CuPy arrays, numba-cuda and a GPU). The
+    CUDA stand-in's arrays take none."""
     if xp.__name__ == "numpy":
-        return numba_available()
+        return device == "numpy" or (device == "cpu" and numba_available())
+    if xp.__name__ != "cupy" or device != "cuda":
+        return False
     from . import cuda
 
     return cuda.cuda() is not None
+
+
+def applies(xp, *arrays, devices=("cpu", "cuda"), dtypes=("float32", "float64")) -> bool:
+    """Whether a kernel may take these arrays: kernels switched on, the arrays' device ready (``device_ready``),
+    and all of one dtype among ``dtypes``. Used by the table below and by the optimizers' fused steps."""
+    if not switched_on():
+        return False
+    dtype = arrays[0].dtype
+    if dtype.name not in dtypes or any(a.dtype != dtype for a in arrays):
+        return False
+    return any(device_ready(device, xp) for device in devices)
+
+
+@dataclasses.dataclass
+class FastPath:
+    """One row of the table: ``implementation`` ("module.Class" in this folder, imported when first chosen)
+    stands in for ``reference`` when the inputs are on one of ``devices``, the floating inputs share one dtype
+    among ``dtypes``, and ``when(inputs, params)`` holds (inputs are arrays or Python values, params the op's
+    keywords)."""
+
+    reference: type
+    implementation: str
+    devices: tuple
+    when: Callable | None = None
+    dtypes: tuple = ("float32", "float64")
+    loaded: type | None = None
+
+    def applies(self, xp, inputs, params) -> bool:
+        floats = [a for a in inputs if hasattr(a, "ndim") and hasattr(a, "dtype") and a.dtype.kind == "f"]
+        if not floats or not applies(xp, *floats, devices=self.devices, dtypes=self.dtypes):
+            return False
+        return self.when is None or self.when(inputs, params)
+
+    def load(self) -> type:
+        if self.loaded is None:
+            module, name = self.implementation.rsplit(".", 1)
+            self.loaded = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        return self.loaded
+
+
+# The conditions beyond device and dtype, each named by what it checks (``describe`` prints their docstrings).
+
+
+def exact_form(inputs, params) -> bool:
+    """approximate='none'"""
+    return params["approximate"] == "none"
+
+
+def not_empty(inputs, params) -> bool:
+    """a non-empty input"""
+    return inputs[0].size > 0
+
+
+def last_axis(inputs, params) -> bool:
+    """over the last axis of a non-empty input"""
+    x = inputs[0]
+    return x.ndim > 0 and x.size > 0 and params["dim"] == x.ndim - 1
+
+
+def with_bias_and_blas(inputs, params) -> bool:
+    """a bias, non-empty operands, NumPy's own OpenBLAS found"""
+    rows, weight, bias = inputs
+    if bias is None or rows.size == 0 or weight.size == 0:
+        return False
+    from . import addmm  # ctypes only: no numba
+
+    return addmm.available(rows.dtype)
+
+
+def mask_repeats_over_rows(inputs, params) -> bool:
+    """a non-empty input; the mask covers its trailing axes and repeats over the leading ones (attention's)"""
+    a, mask = inputs
+    core = mask.shape[next((i for i, n in enumerate(mask.shape) if n != 1), mask.ndim) :]  # leading 1s dropped
+    fits = mask.ndim <= a.ndim and 0 < len(core) and a.shape[a.ndim - len(core) :] == core
+    return a.size > 0 and mask.dtype.kind == "b" and fits
+
+
+def some_rows(inputs, params) -> bool:
+    """a non-empty index array"""
+    return inputs[0].size > 0
+
+
+def rows_added_up(inputs, params) -> bool:
+    """accumulate=True into rows picked by one non-empty integer array (embedding's backward)"""
+    index = params["index"]
+    return params["accumulate"] and hasattr(index, "ndim") and index.size > 0
+
+
+CPU_AND_CUDA = ("cpu", "cuda")
+ANY_FLOAT = ("float16", "float32", "float64")
+
+# The table, one row per fast path; an op's rows are tried in this order. ``fmt: skip`` keeps a row on one line.
+TABLE = (
+    FastPath(elementwise.Gelu, "gelu.GeluKernel", CPU_AND_CUDA, exact_form),
+    FastPath(nn_ops.LayerNorm, "layer_norm.LayerNormKernel", CPU_AND_CUDA, not_empty),
+    FastPath(nn_ops.Softmax, "softmax.SoftmaxKernel", CPU_AND_CUDA, last_axis),
+    FastPath(nn_ops.CrossEntropy, "cross_entropy.CrossEntropyKernel", CPU_AND_CUDA, not_empty),
+    FastPath(nn_ops.Dropout, "dropout.DropoutKernel", CPU_AND_CUDA),
+    FastPath(nn_ops.Linear, "addmm.LinearAddmm", ("numpy",), with_bias_and_blas),
+    FastPath(movement.MaskedFill, "masked_fill.MaskedFillKernel", ("cpu",), mask_repeats_over_rows),
+    FastPath(nn_ops.Embedding, "scatter_add.EmbeddingKernel", CPU_AND_CUDA, some_rows),
+    FastPath(nn_ops.Embedding, "scatter_add_sorted.EmbeddingSorted", ("numpy",), some_rows, ANY_FLOAT),
+    FastPath(movement.ScatterAdd, "scatter_add.ScatterAddKernel", CPU_AND_CUDA, rows_added_up),
+    FastPath(movement.ScatterAdd, "scatter_add_sorted.ScatterAddSorted", ("numpy",), rows_added_up, ANY_FLOAT),
+)  # fmt: skip
+FAST_PATHS: dict[type, tuple[FastPath, ...]] = {}  # reference op -> its rows, for graph.apply
+for _row in TABLE:
+    FAST_PATHS[_row.reference] = (*FAST_PATHS.get(_row.reference, ()), _row)
+
+
+def choose(op_class, xp, inputs, params) -> type:
+    """The class that runs ``op_class`` on these inputs: its first fast path that applies, else itself."""
+    for path in FAST_PATHS[op_class]:
+        if path.applies(xp, inputs, params):
+            return path.load()
+    return op_class
+
+
+def describe() -> str:
+    """The table in words, one line per fast path (``python -m tinygrad_edu.kernels``)."""
+    lines = []
+    for path in TABLE:
+        condition = f"; {path.when.__doc__}" if path.when is not None else ""
+        lines.append(
+            f"{path.reference.__name__:<13} -> kernels/{path.implementation.replace('.', '.py: ')}"
+            f"  [{', '.join(path.devices)}; {', '.join(path.dtypes)}{condition}]"
+        )
+    return "\n".join(lines)
 
 
 def warm_up() -> None:

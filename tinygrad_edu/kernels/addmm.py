@@ -1,8 +1,6 @@
 """y = x·Wᵀ + b in one BLAS call, as PyTorch's ``addmm``: the output starts as b in every row, and GEMM adds the
 product to it (C = A·Bᵀ + β·C with β = 1) as it writes each block, where ``x @ W.T`` then ``+= b`` passes over
-the output a second time. On the baby GPT's four products of a layer (768 rows; 128 → 384, 128, 512 and
-512 → 128): 1.69-1.71 ms against 1.88-1.90 with the separate add, and 1.61 for the products without a bias
-(minimum of 400 interleaved calls, two runs).
+the output a second time (figures: ``benchmarks/NOTES.md`` §12).
 
 NumPy has no GEMM with β, so this calls the GEMM of the OpenBLAS that NumPy itself loaded, through ctypes: the
 library NumPy's wheels bundle (scipy-openblas, whose C interface is ``scipy_cblas_sgemm64_`` with 64-bit
@@ -18,6 +16,8 @@ import ctypes
 import functools
 
 import numpy as np
+
+from ..ops.nn_ops import Linear, check_features
 
 ROW_MAJOR, NO_TRANSPOSE, TRANSPOSE = 101, 111, 112  # CBLAS's enums
 _INT = ctypes.c_int64
@@ -78,3 +78,17 @@ def linear(rows, weight, bias):
         n,
     )
     return out
+
+
+class LinearAddmm(Linear):
+    """Linear with the bias added by the GEMM itself; backward and saved arrays are the reference's."""
+
+    reference = Linear
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None):
+        check_features(x, weight)
+        out = linear(x.reshape(-1, x.shape[-1]), weight, bias)
+        need_x, need_w, _ = ctx.needs_input_grad
+        ctx.save_for_backward(x if need_w else None, weight if need_x else None)
+        return out.reshape(*x.shape[:-1], weight.shape[0])

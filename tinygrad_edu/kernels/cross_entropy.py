@@ -14,6 +14,7 @@ import math
 import numba
 import numpy as np
 
+from ..ops.nn_ops import CrossEntropy, kept_targets, reduce_losses
 from .devices import cupy, on_gpu
 from .exp import exp
 from .fastmath import FUSED_MULTIPLY_ADD, SUMS_IN_ANY_ORDER
@@ -71,3 +72,29 @@ def cross_entropy_backward(probs, target, ignore_index, share):
     target = np.ascontiguousarray(target).astype(np.int64, copy=False)
     backward(probs, target, ignore_index, np.ascontiguousarray(np.broadcast_to(share, target.shape)), out)
     return out
+
+
+class CrossEntropyKernel(CrossEntropy):
+    """CrossEntropy with each row's loss and softmax in one pass, and its gradient in another. Higher-order
+    gradients differentiate the reference's ``composite``."""
+
+    reference = CrossEntropy
+
+    @staticmethod
+    def forward(ctx, x, target, *, ignore_index=-100, reduction="mean"):
+        xp = ctx.xp
+        keep, safe_target = kept_targets(xp, x, target, ignore_index)
+        # ignored rows carry target 0 here (safe_target) and are zeroed below: -1 matches no row
+        losses, probs = cross_entropy(x, safe_target, -1)
+        losses = xp.where(keep, losses, x.dtype.type(0))
+        ctx.save_for_backward(probs, safe_target, keep)
+        return reduce_losses(ctx, losses, keep, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        probs, target, keep = ctx.saved_tensors
+        xp = ctx.xp
+        grad = grad.astype(probs.dtype, copy=False)
+        share = grad if ctx.reduction != "mean" else grad / xp.maximum(ctx.count, 1).astype(grad.dtype)
+        share = xp.where(keep, share, grad.dtype.type(0))  # ignored rows: no gradient
+        return cross_entropy_backward(probs, target, -1, share), None

@@ -1,6 +1,6 @@
 """Dropout in one pass: out = x·keep/(1-p), the keep bits hashed from (seed, i) in the loop (no random array).
 
-The bits are ``kernels/counter_hash.py``'s: the reference op draws them with NumPy's uint64 arithmetic, this kernel
+The bits are ``ops/counter_hash.py``'s: the reference op draws them with NumPy's uint64 arithmetic, this kernel
 and its CUDA twin compute the same hash per element, so all three give the same mask for the same seed. The
 forward also writes the mask (bool) for the backward: grad·keep/(1-p), a second pass over one byte per element.
 """
@@ -10,7 +10,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import counter_hash
+from .. import backend
+from ..ops import counter_hash
+from ..ops.nn_ops import Dropout
 from .devices import cupy, on_gpu
 
 hashed_bits = numba.njit(cache=True, inline="always")(counter_hash.hashed_bits)
@@ -53,3 +55,23 @@ def dropout_backward(grad, keep, scale):
     out = np.empty_like(flat)
     backward_kernel(flat, np.ascontiguousarray(keep).reshape(-1), out, flat.dtype.type(scale))
     return out.reshape(keep.shape)
+
+
+class DropoutKernel(Dropout):
+    """Dropout with the mask hashed and applied in one pass; the same mask as the reference's for the same seed,
+    and the same saved mask."""
+
+    reference = Dropout
+
+    @staticmethod
+    def forward(ctx, x, *, p, generator):
+        seed = backend.draw_seed(generator)
+        ctx.scale = x.dtype.type(1 / (1 - p)) if p < 1 else x.dtype.type(0)
+        out, keep = dropout(x, seed, counter_hash.threshold(p), ctx.scale)
+        ctx.save_for_backward(keep)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (keep,) = ctx.saved_tensors
+        return dropout_backward(grad, keep, ctx.scale)

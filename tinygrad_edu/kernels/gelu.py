@@ -4,12 +4,12 @@
 a rational function, erf(x) ≈ x·P(x²)/Q(x²) on |x| ≤ 3.9 (and ±1 beyond, where float32 erf rounds to ±1),
 with P of degree 4 and Q of degree 6 in x², fitted for relative error by ``erf_fit.py`` in this folder: 2.7e-8
 in float64 arithmetic, 4.2e-7 evaluated in float32 (``tests/test_kernels.py`` checks ≤ 1e-6 against float64's
-erf). No exp and no branch, so numba vectorizes the loop: ~30x faster than the reference's ~15 NumPy passes.
+erf). No exp and no branch, so numba vectorizes the loop (figures: ``benchmarks/NOTES.md`` §13).
 float64 inputs use the C library's erfc, correct to about an ulp. Φ is written out for backward only when a
 gradient will be taken (evaluation and generation skip that stream of writes).
 
-As in PyTorch's float32 GELU, Φ's far left tail is ½(1 + erf) and keeps absolute, not relative, accuracy
-(the reference, ``ops/elementwise.py``'s ``Gelu``, computes Φ(-|a|) directly and keeps both).
+As in PyTorch's float32 GELU and in the reference (``ops/elementwise.py``'s ``Gelu``, with SciPy's erf), Φ's
+far left tail is ½(1 + erf) and keeps absolute, not relative, accuracy.
 Backward is one pass too: φ's exp is ``exp.py``'s, which vectorizes.
 """
 
@@ -20,6 +20,7 @@ import math
 import numba
 import numpy as np
 
+from ..ops.elementwise import Gelu
 from .devices import cupy, on_gpu
 from .exp import exp
 from .fastmath import FUSED_MULTIPLY_ADD
@@ -104,3 +105,21 @@ def gelu_backward(grad, a, cdf):
     out = np.empty_like(flat)
     backward(grad, flat, np.ascontiguousarray(cdf).reshape(-1), out)
     return out.reshape(a.shape)
+
+
+class GeluKernel(Gelu):
+    """Gelu (exact form) with Φ computed and used in one pass each way; saves what the reference saves."""
+
+    reference = Gelu
+
+    @staticmethod
+    def forward(ctx, a, *, approximate="none"):
+        ctx.approximate = approximate
+        out, cdf = gelu(a, keep_cdf=ctx.needs_input_grad[0])
+        ctx.save_for_backward(a, cdf)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, cdf = ctx.saved_tensors
+        return gelu_backward(grad.astype(a.dtype, copy=False), a, cdf)

@@ -4,8 +4,8 @@ Backward, with x̂ = (x - μ)·r and g = grad·w: dx = r·(g - mean(g) - x̂·me
 db = Σ_rows grad. Forward saves μ and r per row (two numbers a row, not a copy of x̂); backward recomputes x̂
 from x. Sums run in float64 registers for float32 inputs; the per-element arithmetic runs in the input's
 precision, with r rounded to it once per row and μ kept as two numbers of it (``split_mean``): twice as many
-numbers per vector instruction and no conversions (forward 63 → 39 µs, backward 88 → 63 µs on the baby's
-(768, 128); the tests allow for float32's rounding of dx's terms). Rows are split into one chunk per thread;
+numbers per vector instruction and no conversions (figures: ``benchmarks/NOTES.md``; the tests allow for
+float32's rounding of dx's terms). Rows are split into one chunk per thread;
 each chunk adds its share of dw and db into its own row of a partial sum, added up at the end (no races).
 
 The reference is ``ops/nn_ops.py``'s ``LayerNorm``.
@@ -18,6 +18,7 @@ import math
 import numba
 import numpy as np
 
+from ..ops.nn_ops import LayerNorm
 from .devices import cupy, on_gpu
 from .fastmath import SUMS_IN_ANY_ORDER
 
@@ -115,3 +116,25 @@ def layer_norm_backward(grad, x, weight, mean, rstd, normalized_ndim):
         dw_parts.sum(0).astype(dtype).reshape(norm_shape),
         db_parts.sum(0).astype(dtype).reshape(norm_shape),
     )
+
+
+class LayerNormKernel(LayerNorm):
+    """LayerNorm in one pass per row each way; saves x and two numbers a row (μ, 1/σ) instead of x̂. Higher-order
+    gradients differentiate the reference's ``composite``."""
+
+    reference = LayerNorm
+
+    @staticmethod
+    def forward(ctx, x, weight=None, bias=None, *, normalized_ndim, eps):
+        out, mean, rstd = layer_norm(x, weight, bias, eps, normalized_ndim)
+        ctx.normalized_ndim = normalized_ndim
+        ctx.save_for_backward(x, mean, rstd, weight)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, mean, rstd, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        grad = grad.astype(x.dtype, copy=False)
+        dx, dw, db = layer_norm_backward(grad, x, weight, mean, rstd, ctx.normalized_ndim)
+        return (dx if need_x else None), (dw if need_w else None), (db if need_b else None)

@@ -2,16 +2,18 @@
 out[r, j] = value if mask[j] else x[r, j], with x seen as rows of the mask's size.
 
 One pass that reads x and writes out, where NumPy's form (a broadcast copy, then ``copyto`` with ``where=``)
-makes two, and its backward (``where(mask, 0, grad)``) one with a broadcast mask: baby attention's
-(12, 4, 64, 64) by a (64, 64) mask, forward 87 → 21 µs, backward 120 → 21 µs (``benchmarks/NOTES.md`` §12).
+makes two, and its backward (``where(mask, 0, grad)``) one with a broadcast mask (figures:
+``benchmarks/NOTES.md`` §12).
 Backward is the same kernel with value 0: d out/d x is 1 where x was kept, 0 where the value was written. On
-CuPy arrays the op keeps its NumPy-vocabulary path.
+CuPy arrays the reference op runs (the table lists this kernel for the CPU only).
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+from ..ops.movement import MaskedFill
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -46,3 +48,21 @@ def _filled(a, mask, value):
     out = np.empty_like(x)
     fill_rows(x, np.ascontiguousarray(mask).reshape(n), a.dtype.type(value), out)
     return out.reshape(a.shape)
+
+
+class MaskedFillKernel(MaskedFill):
+    """MaskedFill in one pass each way, for a mask that repeats over the input's leading axes; saves what the
+    reference saves."""
+
+    reference = MaskedFill
+
+    @staticmethod
+    def forward(ctx, a, mask, *, value):
+        ctx.save_for_backward(mask)
+        ctx.in_shape = a.shape
+        return masked_fill(a, mask, value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return masked_fill_backward(grad, mask), None

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..ops.movement import ScatterAdd
+from ..ops.nn_ops import Embedding
 from .devices import cupy, on_gpu
 
 
@@ -33,3 +35,31 @@ def scatter_add_rows(out, index, values):
     flat_out = out.reshape(out.shape[0], -1)
     rows = np.ascontiguousarray(values).reshape(index.size, -1)
     add_rows(flat_out, np.ascontiguousarray(index).reshape(-1).astype(np.int64, copy=False), rows)
+
+
+class ScatterAddKernel(ScatterAdd):
+    """ScatterAdd of rows picked by an integer array (embedding's backward) in one pass; backward is the
+    reference's (indexing)."""
+
+    reference = ScatterAdd
+
+    @staticmethod
+    def forward(ctx, a, *, shape, index, accumulate):
+        ctx.index = index
+        out = ctx.xp.zeros(shape, dtype=a.dtype)
+        scatter_add_rows(out, index, a)
+        return out
+
+
+class EmbeddingKernel(Embedding):
+    """Embedding whose backward adds the gradient's rows up in one pass; forward and saved arrays are the
+    reference's."""
+
+    reference = Embedding
+
+    @staticmethod
+    def backward(ctx, grad):
+        (idx,) = ctx.saved_tensors
+        out = ctx.xp.zeros(ctx.weight_shape, dtype=grad.dtype)
+        scatter_add_rows(out, idx, grad)
+        return None, out

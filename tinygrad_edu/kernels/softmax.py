@@ -15,6 +15,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..ops.nn_ops import Softmax
 from .bits import from_ordered_key, ordered_key
 from .devices import cupy, on_gpu
 from .exp import exp
@@ -84,3 +85,22 @@ def softmax_last_backward(grad, y):
     dx = np.empty_like(y2)
     backward(g2, y2, dx)
     return dx.reshape(y.shape)
+
+
+class SoftmaxKernel(Softmax):
+    """Softmax over the last axis, one pass per row each way (causal: the mask computed, not stored); saves what
+    the reference saves."""
+
+    reference = Softmax
+
+    @staticmethod
+    def forward(ctx, x, *, dim, causal=False):
+        ctx.dim = dim
+        out = softmax_last(x, causal=causal)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return softmax_last_backward(grad.astype(y.dtype, copy=False), y)

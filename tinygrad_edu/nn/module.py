@@ -10,7 +10,7 @@ from collections import OrderedDict, namedtuple
 
 from .. import dtypes
 from ..autograd.grad_mode import no_grad
-from ..hooks import add_hook
+from ..handles import add_hook
 from ..tensor import Tensor, parse_to_args
 from . import hooks, utils
 

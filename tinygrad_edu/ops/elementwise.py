@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from .. import backend, kernels
+from .. import backend
 from .broadcasting import unbroadcast
 from .op import Op
 
@@ -341,17 +341,7 @@ class Gelu(Op):
             t = xp.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a**3))
             ctx.save_for_backward(a, t)
             return 0.5 * a * (1 + t)
-        if kernels.applies(xp, a):  # the same Φ in one compiled pass: kernels/gelu.py
-            from ..kernels import gelu as gelu_kernel
-
-            out, cdf = gelu_kernel.gelu(a, keep_cdf=ctx.needs_input_grad[0])
-            ctx.save_for_backward(a, cdf)
-            return out
-        if a.dtype == xp.float64:
-            erf = backend.special(ctx.device).erf  # exact to the last bit: see README, "Choices worth knowing"
-            cdf = 0.5 * (1 + erf(a * (1 / math.sqrt(2))))
-        else:
-            cdf = normal_cdf_float32(xp, a)
+        cdf = 0.5 * (1 + erf(ctx, a * a.dtype.type(1 / math.sqrt(2))))
         ctx.save_for_backward(a, cdf)
         return a * cdf
 
@@ -364,10 +354,6 @@ class Gelu(Op):
             du = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * a * a)
             return grad * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * du)
         cdf = saved
-        if kernels.applies(xp, grad, a, cdf):
-            from ..kernels import gelu as gelu_kernel
-
-            return gelu_kernel.gelu_backward(grad, a, cdf)
         pdf = xp.exp(-0.5 * a * a) * (1 / math.sqrt(2 * math.pi))
         return grad * (cdf + a * pdf)
 
@@ -379,65 +365,23 @@ class Gelu(Op):
         return a * (0.5 * (1 + (a * (1 / math.sqrt(2))).erf()))
 
 
+def erf(ctx, a):
+    """erf from SciPy (CuPy's on CUDA), in a's dtype (SciPy computes float16 in float64)."""
+    return backend.special(ctx.device).erf(a).astype(a.dtype, copy=False)
+
+
 class Erf(Op):
     """d erf(a)/da = 2/√π · exp(-a²)"""
 
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return backend.special(ctx.device).erf(a)
+        return erf(ctx, a)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         return grad * (2 / math.sqrt(math.pi)) * ctx.xp.exp(-(a * a))
-
-
-# Chebyshev fit of erfc (Numerical Recipes' erfcc): erfc(z) = t·exp(-z² + P(t)), t = 1/(1 + z/2), with
-# relative error below 1.2e-7 for all z >= 0. Coefficients of P, highest power first.
-_ERFC_COEFFICIENTS = (
-    0.17087277,
-    -0.82215223,
-    1.48851587,
-    -1.13520398,
-    0.27886807,
-    -0.18628806,
-    0.09678418,
-    0.37409196,
-    1.00002368,
-    -1.26551223,
-)
-
-
-def normal_cdf_float32(xp, a, block: int = 1 << 16):
-    """Φ(a) for float32 in about 15 in-place array passes, twice as fast as SciPy's erf on the CPU.
-
-    Φ(-|a|) = erfc(|a|/√2)/2 is computed directly, so the left tail keeps its relative accuracy (about 1e-5,
-    float32 rounding through exp) where ½(1 + erf(a/√2)) would cancel to 0. float64 inputs use SciPy's erf.
-    On the CPU a large array goes through in blocks of ``block`` elements, so that the passes run in cache
-    rather than in memory (almost 3x faster at the lecture's sizes); a GPU wants one launch per pass instead.
-    """
-    if a.size > block and xp.__name__ == "numpy":
-        flat = a.reshape(-1)
-        out = xp.empty_like(flat)
-        for start in range(0, flat.size, block):
-            out[start : start + block] = _normal_cdf_block(xp, flat[start : start + block])
-        return out.reshape(a.shape)
-    return _normal_cdf_block(xp, a)
-
-
-def _normal_cdf_block(xp, a):
-    dtype = a.dtype.type
-    z = xp.abs(a) * dtype(1 / math.sqrt(2))
-    t = 1 / (1 + dtype(0.5) * z)
-    poly = xp.full_like(t, _ERFC_COEFFICIENTS[0])
-    for c in _ERFC_COEFFICIENTS[1:]:
-        poly *= t
-        poly += dtype(c)
-    poly -= z * z
-    left_tail = xp.exp(poly, out=poly)
-    left_tail *= t * dtype(0.5)  # Φ(-|a|)
-    return xp.where(a < 0, left_tail, 1 - left_tail)
 
 
 # -- conversions -----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy
 
-from .. import backend, kernels
+from .. import backend
 from .broadcasting import unbroadcast
 from .op import Op
 
@@ -149,36 +149,15 @@ class ScatterAdd(Op):
         ctx.index = index
         xp = ctx.xp
         out = xp.zeros(shape, dtype=a.dtype)
-        if not accumulate:
-            out[index] = a
-        elif hasattr(index, "ndim") and index.size and kernels.applies(xp, a):  # one pass: kernels/scatter_add.py
-            from ..kernels import scatter_add
-
-            scatter_add.scatter_add_rows(out, index, a)
-        elif xp.__name__ == "numpy" and hasattr(index, "ndim") and index.size:
-            _add_rows_sorted(xp, out, index, a)
+        if accumulate:
+            xp.add.at(out, index, a)  # repeated positions add up (out[index] += a would keep only one of them)
         else:
-            # CuPy: add.at is an atomic scatter-add, the fast way on a GPU, and exact per row; CuPy's reduceat is
-            # a difference of running sums (~6e-6 relative error at GPT shapes), so the sorted path is not used
-            xp.add.at(out, index, a)
+            out[index] = a
         return out
 
     @staticmethod
     def backward(ctx, grad):
         return ctx.run(Index, grad, index=ctx.index)
-
-
-def _add_rows_sorted(xp, out, index, a):
-    """``out[index] += a`` for one integer array ``index`` into the first axis, repeats summed.
-
-    Sort the positions so equal ones sit together, then sum each run in one pass: 4x faster here than
-    ``add.at``, which adds row by row (benchmarks/NOTES.md). Negative positions count from the end, so they
-    are made non-negative first: -1 and n-1 are the same row, and must land in the same run."""
-    rows, flat = a.reshape(index.size, -1), index.ravel() % out.shape[0]
-    order = xp.argsort(flat, kind="stable")
-    sorted_index = flat[order]
-    starts = xp.flatnonzero(xp.concatenate((xp.ones(1, dtype=bool), sorted_index[1:] != sorted_index[:-1])))
-    out.reshape(out.shape[0], -1)[sorted_index[starts]] = xp.add.reduceat(rows[order], starts, axis=0)
 
 
 class Alias(Op):
@@ -281,13 +260,6 @@ class MaskedFill(Op):
         xp = ctx.xp
         ctx.save_for_backward(mask)
         ctx.in_shape = a.shape
-        ctx.kernel = False
-        if a.size and xp.__name__ == "numpy" and kernels.applies(xp, a):
-            from ..kernels import masked_fill as masked_fill_kernel
-
-            if masked_fill_kernel.repeats_over_leading_axes(a, mask):  # attention's mask: one pass
-                ctx.kernel = True
-                return masked_fill_kernel.masked_fill(a, mask, value)
         # a copy, then the value written where the mask is set: half the time of xp.where(mask, value, a)
         out = xp.broadcast_to(a, numpy.broadcast_shapes(a.shape, mask.shape)).copy()
         xp.copyto(out, a.dtype.type(value), where=mask)
@@ -296,10 +268,6 @@ class MaskedFill(Op):
     @staticmethod
     def backward(ctx, grad):
         (mask,) = ctx.saved_tensors
-        if ctx.kernel and kernels.applies(ctx.xp, grad):
-            from ..kernels import masked_fill as masked_fill_kernel
-
-            return masked_fill_kernel.masked_fill_backward(grad, mask), None
         return unbroadcast(ctx.xp.where(mask, 0, grad), ctx.in_shape), None
 
 

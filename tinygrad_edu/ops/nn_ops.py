@@ -11,19 +11,10 @@ from __future__ import annotations
 
 import math
 
-from .. import backend, kernels
-from ..kernels import counter_hash
+from .. import backend
+from . import counter_hash
 from .movement import ScatterAdd, check_range
 from .op import Op
-
-
-def _blas_adds_bias(xp, *arrays) -> bool:
-    """NumPy arrays of one float dtype (``kernels.applies``) that kernels/addmm.py's GEMM takes."""
-    if xp.__name__ != "numpy" or not kernels.applies(xp, *arrays):
-        return False
-    from ..kernels import addmm
-
-    return addmm.available(arrays[0].dtype)
 
 
 class Linear(Op):
@@ -31,21 +22,12 @@ class Linear(Op):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
-        if x.shape[-1] != weight.shape[1]:
-            raise RuntimeError(
-                f"linear: input has {x.shape[-1]} features (shape {tuple(x.shape)}) but the weight expects "
-                f"{weight.shape[1]} (weight shape {tuple(weight.shape)})"
-            )
+        check_features(x, weight)
         # all leading axes as one: a single 2-D GEMM is what BLAS (and cuBLAS) run fastest
         rows = x.reshape(-1, x.shape[-1])
-        if bias is not None and rows.size and weight.size and _blas_adds_bias(ctx.xp, rows, weight, bias):
-            from ..kernels import addmm
-
-            out = addmm.linear(rows, weight, bias)  # one GEMM that adds the bias as it writes: kernels/addmm.py
-        else:
-            out = rows @ weight.T
-            if bias is not None:
-                out += bias
+        out = rows @ weight.T
+        if bias is not None:
+            out += bias
         need_x, need_w, _ = ctx.needs_input_grad
         ctx.save_for_backward(x if need_w else None, weight if need_x else None)
         return out.reshape(*x.shape[:-1], weight.shape[0])
@@ -62,11 +44,19 @@ class Linear(Op):
         )
 
 
+def check_features(x, weight) -> None:
+    if x.shape[-1] != weight.shape[1]:
+        raise RuntimeError(
+            f"linear: input has {x.shape[-1]} features (shape {tuple(x.shape)}) but the weight expects "
+            f"{weight.shape[1]} (weight shape {tuple(weight.shape)})"
+        )
+
+
 class Softmax(Op):
     """y = softmax(x): dx = y ⊙ (grad - Σ(grad ⊙ y)) along the softmax axis
 
     ``causal`` (last axis only): query i of x's (…, T_q, T_k) sees keys 0..i, the rest weigh 0, as PyTorch's
-    ``is_causal`` attention; the kernels compute the mask per row instead of materialising it."""
+    ``is_causal`` attention."""
 
     @staticmethod
     def forward(ctx, x, *, dim, causal=False):
@@ -74,12 +64,6 @@ class Softmax(Op):
         ctx.dim = dim
         if x.size == 0:  # nothing to normalise (and no row maximum to shift by): an empty result, as PyTorch
             out = x.copy()
-            ctx.save_for_backward(out)
-            return out
-        if dim == x.ndim - 1 and x.ndim and kernels.applies(xp, x):  # one pass per row: kernels/softmax.py
-            from ..kernels import softmax as softmax_kernel
-
-            out = softmax_kernel.softmax_last(x, causal=causal)
             ctx.save_for_backward(out)
             return out
         if causal:
@@ -96,10 +80,6 @@ class Softmax(Op):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        if ctx.dim == y.ndim - 1 and y.ndim and y.size and kernels.applies(ctx.xp, grad, y):
-            from ..kernels import softmax as softmax_kernel
-
-            return softmax_kernel.softmax_last_backward(grad, y)
         gy = grad * y
         gy -= y * gy.sum(axis=ctx.dim, keepdims=True)
         return gy
@@ -134,14 +114,7 @@ class LayerNorm(Op):
     def forward(ctx, x, weight=None, bias=None, *, normalized_ndim, eps):
         xp = ctx.xp
         axes = tuple(range(x.ndim - normalized_ndim, x.ndim))
-        ctx.axes, ctx.kernel = axes, kernels.applies(xp, x, *(p for p in (weight, bias) if p is not None))
-        if ctx.kernel and x.size:  # one pass per row, μ and 1/σ saved: kernels/layer_norm.py
-            from ..kernels import layer_norm as layer_norm_kernel
-
-            out, mean, rstd = layer_norm_kernel.layer_norm(x, weight, bias, eps, normalized_ndim)
-            ctx.save_for_backward(x, mean, rstd, weight)
-            return out
-        ctx.kernel = False
+        ctx.axes = axes
         mean = x.mean(axis=axes, keepdims=True)
         centered = x - mean
         var = (centered * centered).mean(axis=axes, keepdims=True)  # biased variance, as PyTorch
@@ -158,12 +131,6 @@ class LayerNorm(Op):
     @staticmethod
     def backward(ctx, grad):
         need_x, need_w, need_b = ctx.needs_input_grad
-        if ctx.kernel:
-            from ..kernels import layer_norm as layer_norm_kernel
-
-            x, mean, rstd, weight = ctx.saved_tensors
-            dx, dw, db = layer_norm_kernel.layer_norm_backward(grad, x, weight, mean, rstd, len(ctx.axes))
-            return (dx if need_x else None), (dw if need_w else None), (db if need_b else None)
         xhat, rstd, weight = ctx.saved_tensors
         batch_axes = tuple(range(grad.ndim - len(ctx.axes)))
         grad_w = (grad * xhat).sum(axis=batch_axes) if need_w else None
@@ -197,50 +164,20 @@ class CrossEntropy(Op):
     @staticmethod
     def forward(ctx, x, target, *, ignore_index=-100, reduction="mean"):
         xp = ctx.xp
-        n, classes = x.shape
-        keep = target != ignore_index
-        safe_target = xp.where(keep, target, 0)
-        if n:
-            check_range(xp, safe_target, 0, classes, lambda bad: (
-                f"cross_entropy: target {bad} is out of range for {classes} classes "
-                f"(targets must be in [0, {classes - 1}] or equal ignore_index={ignore_index})"
-            ))  # fmt: skip
-        ctx.kernel = bool(x.size) and kernels.applies(xp, x)  # rows, and classes to take a maximum of
-        if ctx.kernel:  # loss and softmax in one pass per row: kernels/cross_entropy.py
-            from ..kernels import cross_entropy as cross_entropy_kernel
-
-            # ignored rows carry target 0 here (safe_target) and are zeroed below: -1 matches no row
-            losses, exp = cross_entropy_kernel.cross_entropy(x, safe_target, -1)
-            losses = xp.where(keep, losses, x.dtype.type(0))
-        else:
-            shifted = x - x.max(axis=1, keepdims=True)
-            exp = xp.exp(shifted)
-            sum_exp = exp.sum(axis=1, keepdims=True)
-            losses = xp.log(sum_exp[:, 0]) - shifted[xp.arange(n), safe_target]
-            losses = xp.where(keep, losses, x.dtype.type(0))
-            exp /= sum_exp  # now the softmax, kept for backward
-        # the count of kept rows stays on the device: reading it would make the host wait for the GPU
-        count = keep.sum().astype(x.dtype) if reduction == "mean" else None
+        keep, safe_target = kept_targets(xp, x, target, ignore_index)
+        shifted = x - x.max(axis=1, keepdims=True)
+        exp = xp.exp(shifted)
+        sum_exp = exp.sum(axis=1, keepdims=True)
+        losses = xp.log(sum_exp[:, 0]) - shifted[xp.arange(len(x)), safe_target]
+        losses = xp.where(keep, losses, x.dtype.type(0))
+        exp /= sum_exp  # now the softmax, kept for backward
         ctx.save_for_backward(exp, safe_target, keep)
-        ctx.reduction, ctx.count = reduction, count
-        if reduction == "none":
-            return losses
-        total = losses.sum()
-        if reduction == "sum":
-            return total
-        # the mean over zero kept rows is 0/0 = nan, as in PyTorch: returned as such, without a division warning
-        return xp.where(count > 0, total / xp.maximum(count, 1), x.dtype.type(xp.nan))
+        return reduce_losses(ctx, losses, keep, reduction)
 
     @staticmethod
     def backward(ctx, grad):
         probs, target, keep = ctx.saved_tensors
         xp = ctx.xp
-        if ctx.kernel and kernels.applies(xp, grad, probs):
-            from ..kernels import cross_entropy as cross_entropy_kernel
-
-            share = grad if ctx.reduction != "mean" else grad / xp.maximum(ctx.count, 1).astype(grad.dtype)
-            share = xp.where(keep, share, grad.dtype.type(0))  # ignored rows: no gradient
-            return cross_entropy_kernel.cross_entropy_backward(probs, target, -1, share), None
         grad_x = probs.copy()
         grad_x[xp.arange(len(target)), target] -= 1
         if ctx.reduction == "none":
@@ -265,6 +202,35 @@ class CrossEntropy(Op):
             return losses.sum()
         kept = (~ignored).sum().to(losses.dtype)  # on the device: no sync
         return (losses.sum() / kept.clamp(min=1)).masked_fill(kept == 0, math.nan)
+
+
+def kept_targets(xp, x, target, ignore_index):
+    """(keep, safe_target): which rows count, and the targets with ignored rows pointed at class 0, checked to be
+    in range (an IndexError names the first bad one)."""
+    n, classes = x.shape
+    keep = target != ignore_index
+    safe_target = xp.where(keep, target, 0)
+    if n:
+        check_range(xp, safe_target, 0, classes, lambda bad: (
+            f"cross_entropy: target {bad} is out of range for {classes} classes "
+            f"(targets must be in [0, {classes - 1}] or equal ignore_index={ignore_index})"
+        ))  # fmt: skip
+    return keep, safe_target
+
+
+def reduce_losses(ctx, losses, keep, reduction):
+    """The per-row losses reduced as asked; the mean divides by the kept rows, a count kept on the device
+    (reading it would make the host wait for the GPU) and saved on ``ctx`` for backward."""
+    xp = ctx.xp
+    ctx.reduction = reduction
+    ctx.count = keep.sum().astype(losses.dtype) if reduction == "mean" else None
+    if reduction == "none":
+        return losses
+    total = losses.sum()
+    if reduction == "sum":
+        return total
+    # the mean over zero kept rows is 0/0 = nan, as in PyTorch: returned as such, without a division warning
+    return xp.where(ctx.count > 0, total / xp.maximum(ctx.count, 1), losses.dtype.type(xp.nan))
 
 
 class Embedding(Op):
@@ -292,33 +258,24 @@ class Embedding(Op):
 
 
 class Dropout(Op):
-    """y = x·m/(1-p), m[i] = [u(seed, i) ≥ p] (kernels/counter_hash.py): dx = grad·m/(1-p), the same mask
+    """y = x·m/(1-p), m[i] = [u(seed, i) ≥ p] (ops/counter_hash.py): dx = grad·m/(1-p), the same mask
 
-    One seed per call from the device's seeded generator; the mask is a hash of (seed, position), so the kernels
-    (kernels/dropout.py, kernels/cuda/dropout.py) draw the same mask in one fused pass."""
+    One seed per call from the device's seeded generator; the mask is a hash of (seed, position), so any
+    implementation draws the same mask from the same seed, element by element, in any order."""
 
     @staticmethod
     def forward(ctx, x, *, p, generator):
         seed = backend.draw_seed(generator)
         ctx.scale = x.dtype.type(1 / (1 - p)) if p < 1 else x.dtype.type(0)
-        if kernels.applies(ctx.xp, x):
-            from ..kernels import dropout as dropout_kernel
-
-            out, keep = dropout_kernel.dropout(x, seed, counter_hash.threshold(p), ctx.scale)
-        else:
-            keep = counter_hash.keep_mask(ctx.xp, seed, x.shape, p)
-            out = x * keep
-            out *= ctx.scale
+        keep = counter_hash.keep_mask(ctx.xp, seed, x.shape, p)
+        out = x * keep
+        out *= ctx.scale
         ctx.save_for_backward(keep)  # a bool mask: a quarter of the memory of a float32 one
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (keep,) = ctx.saved_tensors
-        if kernels.applies(ctx.xp, grad):
-            from ..kernels import dropout as dropout_kernel
-
-            return dropout_kernel.dropout_backward(grad, keep, ctx.scale)
         out = grad * keep
         out *= ctx.scale
         return out

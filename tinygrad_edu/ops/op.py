@@ -9,6 +9,8 @@ Backward is written once and runs in two ways (see ``tinygrad_edu/docs/higher_or
 * ``backward(create_graph=True)`` hands it Tensors, with ``ctx.xp`` a namespace of the same names whose
   functions are differentiable ops, so that the backward pass is itself recorded and can be differentiated.
 
+``ctx.xp`` is the one switch between the two: nothing else about the op changes.
+
 So backward code keeps to a shared vocabulary: arithmetic operators, ``.shape .ndim .reshape .sum .mean .T
 .swapaxes``, indexing, comparisons, and ``ctx.xp.{where, broadcast_to, transpose, exp, log, sqrt, tanh, sin,
 cos, sign, zeros, ones, tril, triu}``; anything else is reached through ``ctx.run(OtherOp, ...)``.
@@ -34,6 +36,7 @@ class Op:
     xp: object = None
     device: object = None
     saved_tensors: tuple = ()
+    takes_tensors = False  # True for a user Function (autograd/function.py), whose forward and backward see Tensors
 
     @staticmethod
     def forward(ctx, *args, **params):
@@ -43,24 +46,17 @@ class Op:
     def backward(ctx, *grad_outputs):
         raise NotImplementedError
 
-    def _run_forward(self, raw, args, params):
-        """Called by ``apply`` with the inputs' arrays (``args`` are the inputs themselves)."""
-        return self.forward(self, *raw, **params)
-
-    def _run_backward(self, grad_outputs):
-        """Called by the engine with arrays (None for outputs that received no gradient)."""
-        grads = self.backward(self, *grad_outputs)
-        return grads if isinstance(grads, tuple) else (grads,)
-
     def save_for_backward(self, *values) -> None:
         """Keep what backward needs; the engine frees it after backward unless the graph is retained."""
         self.saved_tensors = values
 
     def run(self, op_class, *args, **params):
-        """Another op's forward, for use inside backward (e.g. indexing's backward is a scatter).
+        """Another op, for use inside backward (e.g. indexing's backward is a scatter).
 
-        On arrays this calls the forward directly; under ``create_graph`` the engine replaces ``run`` with one
-        that records the op, so that the backward pass can be differentiated too."""
+        On arrays, its forward; under ``create_graph``, where ``ctx.xp`` is autograd's differentiable namespace,
+        ``ctx.xp.apply`` records it, so that the backward pass can be differentiated too."""
+        if getattr(self.xp, "records_ops", False):
+            return self.xp.apply(op_class, *args, **params)
         inner = op_class()
         inner.xp, inner.device = self.xp, self.device
         inner.needs_input_grad = (False,) * len(args)

@@ -99,9 +99,8 @@ class AmaxAlong(Op):
 
 
 # Small products by transposed (column-major) right-hand matrices, as attention's q @ kᵀ, run faster in OpenBLAS
-# after copying those to row-major: 48 products of 64×32 by 32×64 (the baby GPT's) 212 → 172 µs, the copy
-# included; one such product 6.1 → 5.5 µs. From 128×64 by 64×128 up, the copy costs more than it saves
-# (benchmarks/NOTES.md §12).
+# after copying those to row-major, the copy included, up to about the baby GPT's 64×32 by 32×64; from 128×64 by
+# 64×128 up, the copy costs more than it saves (figures: benchmarks/NOTES.md §12).
 SMALL_PRODUCT = 2**19  # m·k·n of one product, at most
 
 

@@ -9,7 +9,7 @@ on NumPy arrays: ``tests/test_cuda_kernels.py`` runs every kernel there against 
 Why numba-cuda rather than CuPy's ``RawKernel``: the kernels stay Python, read like the CPU kernels beside them,
 and can be tested without a GPU; CuPy's kernels are CUDA C strings that only a GPU can run.
 
-Nothing here has run on a real GPU yet (see the README's CUDA section).
+Nothing here has run on a real GPU yet (see docs/devices.md).
 """
 
 from __future__ import annotations

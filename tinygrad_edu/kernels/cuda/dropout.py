@@ -1,6 +1,6 @@
 """Dropout on the GPU, one thread per element: out = x·keep/(1-p), keep hashed from (seed, i) in the thread.
 
-The hash is ``kernels/counter_hash.py``'s (splitmix64 of seed + (i + 1)·γ, top 24 bits against t = round(p·2²⁴)),
+The hash is ``ops/counter_hash.py``'s (splitmix64 of seed + (i + 1)·γ, top 24 bits against t = round(p·2²⁴)),
 so the mask equals the reference op's and the CPU kernel's (``kernels/dropout.py``) for the same seed.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from .. import counter_hash
+from ...ops import counter_hash
 from . import THREADS, blocks_for, dense, stream
 
 hashed_bits = cuda.jit(device=True)(counter_hash.hashed_bits)

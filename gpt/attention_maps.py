@@ -121,7 +121,7 @@ def save_attention_maps(model, tokenizer, prompt: str, save_dir: str | Path, dev
 
 
 def add_arguments(parser) -> None:
-    """The flags of ``gpt attention`` (also ``python -m gpt.attention``)."""
+    """The flags of ``gpt attention`` (also ``python -m gpt.attention_maps``)."""
     parser.add_argument(
         "--allow-unverified",
         action="store_true",

@@ -3,9 +3,9 @@
 u(seed, i) = the top 24 bits of splitmix64(seed + (i + 1)·γ), γ = 0x9E3779B97F4A7C15 (the golden ratio in 64
 bits); splitmix64's finalizer is z ← (z ⊕ z≫30)·0xBF58476D1CE4E5B9, z ← (z ⊕ z≫27)·0x94D049BB133111EB,
 z ← z ⊕ z≫31, all modulo 2⁶⁴. An element is kept when u ≥ t, t = round(p·2²⁴), so P(keep) = 1 - t/2²⁴ = 1 - p
-to within 3e-8. Nothing sequential: the NumPy reference here, the compiled CPU kernel (kernels/dropout.py) and
-the CUDA kernel (kernels/cuda/dropout.py) compute the same bits for the same seed, element by element, in any
-order and on any number of threads; one seed per call comes from the device's seeded generator.
+to within 3e-8. Nothing sequential: any implementation (this NumPy one, or a compiled one) computes the same
+bits for the same seed, element by element, in any order and on any number of threads; one seed per call comes
+from the device's seeded generator.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ _S30, _S27, _S31, _STOP = numpy.uint64(30), numpy.uint64(27), numpy.uint64(31), 
 
 def hashed_bits(seed, counter):
     """u = the top 24 bits of splitmix64(seed + counter·γ), for uint64 ``counter`` = i + 1 (a scalar or an array
-    of any array module). There is one hash, written once: the kernels compile this very function (numba's njit
-    for the CPU, a CUDA device function for the GPU), and ``keep_mask`` runs it on whole arrays."""
+    of any array module). There is one hash, written once: it is plain arithmetic, so a compiler can take this very
+    function, and ``keep_mask`` runs it on whole arrays."""
     z = counter * _GAMMA + seed
     z = (z ^ (z >> _S30)) * _MIX1
     z = (z ^ (z >> _S27)) * _MIX2
