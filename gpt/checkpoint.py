@@ -55,13 +55,22 @@ def write_checkpoint(path: str | os.PathLike, header: dict, arrays: dict) -> Pat
     be replaced (``gpt/files.py``)."""
     path = Path(path)
     arrays = dict(arrays)
-    header = json.loads(json.dumps(dict(header, format=FORMAT, version=VERSION)))  # as it will be read back
+    # as it will be read back; an RNG state (a uint8 tensor, as PyTorch's) is stored as its list of bytes
+    header = json.loads(json.dumps(dict(header, format=FORMAT, version=VERSION), default=_json_value))
     header.pop("sha256", None)
     header["sha256"] = _digest(header, arrays)  # read_checkpoint recomputes it
     arrays["__meta__"] = np.array(json.dumps(header))
     with files.atomic_writer(path, replaces=("a checkpoint",), what="the checkpoint") as f:
         np.savez(f, **arrays)
     return path
+
+
+def _json_value(value):
+    """A tensor or NumPy array in the header, such as ``torch.get_rng_state()``'s bytes, as a list of numbers
+    (``torch.set_rng_state`` takes the list back)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"a checkpoint's header holds JSON data, not {type(value).__name__}")
 
 
 def read_checkpoint(path: str | os.PathLike, *, allow_unverified: bool = False) -> tuple[dict, dict]:
@@ -319,3 +328,101 @@ def config_differences(saved: dict, current: dict) -> list[str]:
 def _host(t) -> np.ndarray:
     """A tensor's values as a NumPy array, copied from whichever device holds it."""
     return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# nanoGPT's checkpoints: ``ckpt.pt`` as nanoGPT's train.py writes it with torch.save, read with
+# tinygrad_edu.load (PyTorch's format, no code run from the file) and mapped onto gpt/model.py's GPT, whose
+# modules have nanoGPT's names: only the containers differ (nanoGPT's ``transformer.h.<i>`` is ``blocks.<i>``).
+
+NANOGPT_FILENAME = "ckpt.pt"
+_NANOGPT_ARGS = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size")
+
+
+def is_pytorch_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a zip archive as torch.save writes it (a ``<folder>/data.pkl`` inside)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.count("/") == 1 and name.endswith("/data.pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def read_nanogpt_checkpoint(path: str | os.PathLike, meta: str | os.PathLike | None = None):
+    """(GPTConfig, state_dict with gpt/model.py's names, CharTokenizer, header) of a nanoGPT ``ckpt.pt``.
+
+    The vocabulary comes from ``meta`` (the ``meta.pkl`` nanoGPT's prepare.py writes beside its data), else from
+    a ``meta.pkl`` beside the checkpoint, else from ``data/<dataset>/meta.pkl`` as nanoGPT's sample.py looks."""
+    import pickle
+
+    from tinygrad_edu import Tensor, load
+
+    from .data import CharTokenizer, DatasetError
+    from .model import GPTConfig
+
+    path = Path(path)
+    try:
+        saved = load(path, map_location="cpu")
+    except (RuntimeError, pickle.UnpicklingError, OSError, TypeError) as exc:
+        raise CheckpointError(f"{path} cannot be loaded: {exc}") from None
+    if not (
+        isinstance(saved, dict) and isinstance(saved.get("model"), dict) and isinstance(saved.get("model_args"), dict)
+    ):
+        raise CheckpointError(f"{path} is not a nanoGPT checkpoint: expected a dict with 'model' and 'model_args'")
+    args = saved["model_args"]
+    missing = [key for key in _NANOGPT_ARGS if not _is_int(args.get(key))]
+    if missing:
+        raise CheckpointError(f"{path}: its model_args lack integer {', '.join(missing)}")
+    state = {}
+    for name, value in saved["model"].items():
+        if not isinstance(value, Tensor):
+            raise CheckpointError(f"{path}: its model entry {name!r} is a {type(value).__name__}, not a tensor")
+        name = str(name).removeprefix("_orig_mod.")  # torch.compile's wrapper, stripped as nanoGPT's sample.py does
+        if name.endswith(".attn.bias"):  # nanoGPT's causal mask (without flash attention): ours makes its own
+            continue
+        name = name.removeprefix("transformer.")
+        state["blocks." + name[2:] if name.startswith("h.") else name] = value
+    # nanoGPT ties lm_head to wte; a checkpoint whose two matrices differ (edited after training) keeps both
+    head, embedding = state.get("lm_head.weight"), state.get("wte.weight")
+    tied = head is None or embedding is None or head is embedding or np.array_equal(_host(head), _host(embedding))
+    try:
+        config = GPTConfig(
+            **{key: args[key] for key in _NANOGPT_ARGS},
+            bias=bool(args.get("bias", True)),
+            dropout=0.0,  # dropout is for training; sampling runs in eval mode
+            tie_weights=bool(tied),
+        )
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: its model_args do not describe a GPT: {exc}") from None
+    meta_path = _find_meta(path, meta, saved.get("config"))
+    try:
+        with open(meta_path, "rb") as f:
+            from tinygrad_edu.serialization import load_plain_pickle
+
+            vocabulary = load_plain_pickle(f.read(), str(meta_path))
+        itos = vocabulary["itos"]
+        tokenizer = CharTokenizer([itos[i] for i in range(len(itos))])
+    except (OSError, pickle.UnpicklingError, DatasetError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{meta_path} is not a nanoGPT meta.pkl with an 'itos' table: {exc!r}") from None
+    if tokenizer.vocab_size != config.vocab_size:
+        raise CheckpointError(
+            f"{meta_path} has {tokenizer.vocab_size} characters but {path}'s model has vocab_size {config.vocab_size}"
+        )
+    header = {"format": "nanoGPT", "model_args": dict(args), "iter": saved.get("iter_num")}
+    return config, state, tokenizer, header
+
+
+def _find_meta(path: Path, meta, config) -> Path:
+    if meta is not None:
+        return Path(meta)
+    candidates = [path.parent / "meta.pkl"]
+    if isinstance(config, dict) and isinstance(config.get("dataset"), str):
+        candidates.append(Path("data") / config["dataset"] / "meta.pkl")
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise CheckpointError(
+        f"{path} is a nanoGPT checkpoint, and its vocabulary is not here ({' or '.join(map(str, candidates))}): "
+        "give --meta PATH, the meta.pkl of its dataset (nanoGPT's data/<dataset>/meta.pkl). GPT-2's BPE "
+        "vocabulary (nanoGPT's default without a meta.pkl) is not supported"
+    )

@@ -100,6 +100,9 @@ def _parser() -> ArgumentParser:
     )
     sample.add_argument("--device", default="cpu")
     sample.add_argument(
+        "--meta", help="for a nanoGPT run (its ckpt.pt): the meta.pkl of its dataset, which holds the vocabulary"
+    )
+    sample.add_argument(
         "--allow-unverified",
         action="store_true",
         help="load a checkpoint that carries no sha256 over its header (written by an older gpt), saying so",
@@ -257,7 +260,9 @@ def _sample(args) -> int:
 
     from .sample import generate_text, load_model
 
-    model, tokenizer, header = load_model(args.out_dir, args.device, allow_unverified=args.allow_unverified)
+    model, tokenizer, header = load_model(
+        args.out_dir, args.device, allow_unverified=args.allow_unverified, meta=args.meta
+    )
     if header.get("unverified"):
         print(f"warning: {args.out_dir}: checkpoint loaded without verifying it (--allow-unverified)", file=sys.stderr)
     start = time.perf_counter()

@@ -449,6 +449,9 @@ def add_arguments(parser) -> None:
         "and the model's outputs in it, to that network",
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--meta", help="for a nanoGPT run (its ckpt.pt): the meta.pkl of its dataset, which holds the vocabulary"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -468,7 +471,7 @@ def run(args) -> int:
     output = Path(args.output) if args.output is not None else out_dir / "explore.html"
     check_run_folder(out_dir)
     check_page_target(output)  # now, not after the slow part
-    model, tokenizer, _ = load_model(out_dir, args.device, allow_unverified=args.allow_unverified)
+    model, tokenizer, _ = load_model(out_dir, args.device, allow_unverified=args.allow_unverified, meta=args.meta)
     ids, block_size = check_prompt(tokenizer, args.prompt), model.config.block_size
     if len(ids) > block_size:
         print(

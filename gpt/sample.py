@@ -13,17 +13,39 @@ from .model import GPT, GPTConfig
 
 
 def load_model(
-    out_dir: str | Path, device: str = "cpu", allow_unverified: bool = False
+    out_dir: str | Path, device: str = "cpu", allow_unverified: bool = False, meta: str | Path | None = None
 ) -> tuple[GPT, CharTokenizer, dict]:
     """The model and tokenizer stored in ``out_dir/ckpt.npz`` (or in the checkpoint file ``out_dir`` names);
-    weights only, no optimizer needed. ``allow_unverified``: see ``checkpoint.read_checkpoint``."""
+    weights only, no optimizer needed. ``allow_unverified``: see ``checkpoint.read_checkpoint``.
+
+    A nanoGPT checkpoint (``ckpt.pt``, PyTorch's format) loads too, its vocabulary from ``meta`` (a meta.pkl):
+    see ``checkpoint.read_nanogpt_checkpoint``."""
     path = Path(out_dir) if Path(out_dir).is_file() else Path(out_dir) / ckpt.FILENAME
+    nanogpt = Path(out_dir) / ckpt.NANOGPT_FILENAME
+    if not path.exists() and nanogpt.is_file():
+        path = nanogpt
+    if path.is_file() and ckpt.is_pytorch_file(path):
+        return _load_nanogpt(path, device, meta)
+    if meta is not None:
+        raise ValueError(f"--meta is for a nanoGPT checkpoint (ckpt.pt); {path} is gpt's own, with its vocabulary")
     header, arrays = ckpt.read_checkpoint(path, allow_unverified=allow_unverified)
     config = GPTConfig.from_dict(header["model_config"])
     dtype = torch.float64 if header["train_config"].get("dtype") == "float64" else torch.float32
     model = GPT(config).to(device, dtype)
     ckpt.load_model_state(model, arrays, path)
     return model, tokenizer_from_dict(header["tokenizer"], "the checkpoint's tokenizer"), header
+
+
+def _load_nanogpt(path: Path, device: str, meta) -> tuple[GPT, CharTokenizer, dict]:
+    config, state, tokenizer, header = ckpt.read_nanogpt_checkpoint(path, meta)
+    dtype = state["wte.weight"].dtype if "wte.weight" in state else torch.float32
+    model = GPT(config).to(device, dtype)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ckpt.CheckpointError(f"{path} does not fit gpt's GPT: {exc}") from None
+    model.eval()
+    return model, tokenizer, header
 
 
 def generate_text(

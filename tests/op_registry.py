@@ -158,6 +158,7 @@ class OpInfo:
     skips: dict = field(default_factory=dict)  # test kind -> why that test does not apply to this op
     torch_rtol: float = 1e-10
     float32_rtol: float = 1e-4  # float32 against float64: values and gradients
+    float32_atol: float = 1e-5
 
     def __repr__(self) -> str:
         return f"OpInfo({self.name})"
@@ -503,6 +504,37 @@ def layer_norm_sample(draw, affine=True):
     return Sample(tuple(inputs), (normalized,), {}, layouts)
 
 
+# Over two numbers, layer norm's output is about ±1 whatever they are, and its gradient (what eps leaves of it)
+# is a difference of terms far larger than itself: the reference's float32 gradient of [1.8, 1.9] (upstream
+# gradient of seed 443) is 3.5e-5 off float64's ±0.0125, beyond the default atol of 1e-5.
+LAYER_NORM_FLOAT32_ATOL = 1e-4
+
+
+@st.composite
+def norm_sample(draw):
+    """A p among PyTorch's common ones, over all elements or some dims; values away from 0 (where |x| kinks)."""
+    sample = draw(reduction(elements=away_from_zero()))
+    p = draw(st.sampled_from(["fro", 2, 1, 3, 0.5, math.inf, -math.inf]))
+    kwargs = dict(sample.kwargs, p=p)
+    if p == "fro" and isinstance(kwargs.get("dim"), tuple) and len(kwargs["dim"]) > 2:
+        kwargs["p"] = 2  # 'fro' takes one or two dims (a matrix norm); 2 any number
+    if p in (math.inf, -math.inf):  # a tie of largest |x| has no single derivative: distinct magnitudes
+        assume(len(np.unique(np.abs(sample.inputs[0]))) == sample.inputs[0].size)
+    return Sample(sample.inputs, (), kwargs, sample.layouts)
+
+
+def _np_norm(x, p="fro", dim=None, keepdim=False):
+    axes = None if dim is None else _np_axes(x, dim)
+    a = np.abs(x)
+    if p in ("fro", 2):
+        return np.sqrt((a * a).sum(axis=axes, keepdims=keepdim))
+    if p == math.inf:
+        return a.max(axis=axes, keepdims=keepdim)
+    if p == -math.inf:
+        return a.min(axis=axes, keepdims=keepdim)
+    return (a**p).sum(axis=axes, keepdims=keepdim) ** (1.0 / p)
+
+
 @st.composite
 def class_targets(draw, n: int, classes: int, ignore_index: int | None):
     """n targets in [0, classes), some equal to ``ignore_index`` but at least one kept."""
@@ -544,6 +576,47 @@ def spatial_cross_entropy_sample(draw):
 
 
 @st.composite
+def batch_norm_sample(draw, training=True):
+    """x (N, C) or (N, C, L) with distinct values (so no channel's variance is near 0), weight and bias (C,);
+    in eval, running mean and variance (positive) as constant arguments."""
+    channels = draw(st.integers(1, 3))
+    n, length = draw(st.sampled_from([(2, 3), (3, 1), (1, 2), (2, 2)]))  # at least 2 values per channel
+    shape = (max(n, 2), channels) if draw(st.booleans()) else (n, channels, length)
+    inputs = (draw(distinct_arrays(shape)), draw(arrays((channels,))), draw(arrays((channels,))))
+    args = () if training else (draw(arrays((channels,))), draw(arrays((channels,), positive())))
+    layouts = _layouts(draw, 1, TIE_FREE_INPUT_LAYOUTS) + _layouts(draw, 2)
+    return Sample(inputs, args, {}, layouts)
+
+
+@st.composite
+def conv_sample(draw, spatial: int, bias=True):
+    """x (N, C, *L), weight (C_out, C / groups, *K) [, bias (C_out,)], with stride, padding (ints or 'same' /
+    'valid'), dilation and groups, and lengths long enough for the padded input to hold one dilated kernel."""
+    groups = draw(st.integers(1, 2))
+    c_group, o_group = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    batch = draw(shapes(min_dims=1, max_dims=1, max_side=2))[0]  # the empty-tensor tests make it 0
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(spatial))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(spatial))
+    stride = tuple(draw(st.integers(1, 2)) for _ in range(spatial))
+    padding = draw(st.sampled_from(["same", "valid", "ints"] if stride == (1,) * spatial else ["valid", "ints"]))
+    if padding == "ints":
+        padding = tuple(draw(st.integers(0, 1)) for _ in range(spatial))
+    pads = padding if isinstance(padding, tuple) else (0,) * spatial
+    lengths = []
+    for k, d, p in zip(kernel, dilation, pads):
+        shortest = max(1, d * (k - 1) + 1 - 2 * p)
+        lengths.append(draw(st.integers(shortest, shortest + 3)))
+    inputs = [
+        draw(arrays((batch, groups * c_group, *lengths))),
+        draw(arrays((groups * o_group, c_group, *kernel))),
+    ]
+    if bias:
+        inputs.append(draw(arrays((groups * o_group,))))
+    kwargs = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    return Sample(tuple(inputs), (), kwargs, _layouts(draw, len(inputs)))
+
+
+@st.composite
 def attention_sample(draw, mask=False):
     """(*batch, T, D) queries, (*batch, S, D) keys and (*batch, S, Dv) values; causal or not, or with a mask
     (a bool one never masks a whole row)."""
@@ -580,6 +653,222 @@ def allclose_sample(draw):
     a = draw(arrays(draw(shapes())))
     delta = draw(st.sampled_from([0.0, 1e-9, 1e-3]))
     return Sample((a, a + delta), (), {}, _layouts(draw, 2))
+
+
+# -- samples of the ops added for the series' code (flip ... pad): their dims, indices and paddings
+
+
+def _flip_dims(draw, shape):
+    ndim = max(len(shape), 1)
+    dims = draw(st.lists(dim_of(len(shape)), min_size=1, max_size=ndim, unique_by=lambda d: d % ndim))
+    return tuple(dims), {}
+
+
+def _roll_args(draw, shape):
+    if draw(st.booleans()):  # over the flattened tensor
+        return (draw(st.integers(-5, 5)),), {}
+    dims = draw(st.lists(dim_of(len(shape)), min_size=1, max_size=len(shape), unique_by=lambda d: d % len(shape)))
+    shifts = tuple(draw(st.integers(-4, 4)) for _ in dims)
+    return (shifts if len(dims) > 1 else shifts[0], tuple(dims) if len(dims) > 1 else dims[0]), {}
+
+
+def _repeat_sizes(draw, shape):
+    extra = draw(st.integers(0 if shape else 1, 1))  # PyTorch's repeat() takes at least one size
+    return tuple(draw(st.integers(1, 3)) for _ in range(extra + len(shape))), {}
+
+
+def _repeat_interleave_args(draw, shape):
+    dim = draw(st.none() | dim_of(len(shape)))
+    return (draw(st.integers(0, 3)),), {"dim": dim}
+
+
+def _repeat_counts(draw, shape):
+    dim = draw(dim_of(len(shape)))
+    counts = draw(arrays((shape[dim],), st.integers(0, 3), dtype=np.int64))
+    return (counts,), {"dim": dim}
+
+
+def _np_repeat_interleave(x, repeats, dim=None):
+    return np.repeat(x, repeats, axis=dim)
+
+
+def _along_index(draw, shape, dim, unique=False):
+    """An int64 index for gather/scatter along ``dim``: at most ``shape``'s size in the other dims, any size along
+    dim; ``unique``: no position written twice (scatter's result is undefined there)."""
+    axis = dim % len(shape)
+    index_shape = tuple(draw(st.integers(1, n)) if d != axis else draw(st.integers(1, 3)) for d, n in enumerate(shape))
+    if not unique:
+        return draw(arrays(index_shape, st.integers(0, shape[axis] - 1), dtype=np.int64))
+    index_shape = index_shape[:axis] + (min(index_shape[axis], shape[axis]),) + index_shape[axis + 1 :]
+    keys = draw(distinct_arrays(index_shape[:axis] + (shape[axis],) + index_shape[axis + 1 :]))
+    order = np.argsort(keys, axis=axis)  # a permutation of the positions per column: each written once
+    return np.take(order, np.arange(index_shape[axis]), axis=axis).astype(np.int64)
+
+
+def _np_grid(index, dim):
+    grid = list(np.ix_(*(np.arange(n) for n in index.shape)))
+    grid[dim % index.ndim] = index
+    return tuple(grid)
+
+
+@st.composite
+def gather_sample(draw):
+    shape = draw(shapes(min_dims=1, max_dims=3))
+    dim = draw(dim_of(len(shape)))
+    return Sample((draw(arrays(shape)),), (dim, _along_index(draw, shape, dim)), {}, _layouts(draw, 1))
+
+
+@st.composite
+def scatter_sample(draw, unique=False, with_src=True):
+    shape = draw(shapes(min_dims=1, max_dims=3))
+    dim = draw(dim_of(len(shape)))
+    index = _along_index(draw, shape, dim, unique)
+    if not with_src:
+        return Sample((draw(arrays(shape)),), (dim, index), {}, _layouts(draw, 1))
+    # src of index's shape: PyTorch's backward fails on a larger src (its gradient takes index's shape)
+    return Sample((draw(arrays(shape)), draw(arrays(index.shape))), (dim, index), {}, _layouts(draw, 2))
+
+
+def _np_scatter(x, src, dim, index, add):
+    out = x.copy()
+    block = src[tuple(slice(0, n) for n in index.shape)]
+    if add:
+        np.add.at(out, _np_grid(index, dim), block)
+    else:
+        out[_np_grid(index, dim)] = block
+    return out
+
+
+@st.composite
+def index_select_sample(draw):
+    shape = draw(shapes(min_dims=1, max_dims=3))
+    dim = draw(dim_of(len(shape)))
+    index = draw(arrays((draw(st.integers(1, 4)),), st.integers(0, shape[dim] - 1), dtype=np.int64))
+    return Sample((draw(arrays(shape)),), (dim, index), {}, _layouts(draw, 1))
+
+
+@st.composite
+def take_along_dim_sample(draw):
+    shape = draw(shapes(min_dims=1, max_dims=3))
+    if draw(st.booleans()):  # over the flattened tensor
+        size = math.prod(shape)
+        index = draw(arrays(draw(shapes(min_dims=1, max_dims=2, max_side=3)), st.integers(0, size - 1), dtype=np.int64))
+        # contiguous: PyTorch's take_along_dim(dim=None) views a transposed input and raises (ours copies)
+        return Sample((draw(arrays(shape)),), (index,), {}, ("contiguous",))
+    dim = draw(dim_of(len(shape)))
+    axis = dim % len(shape)
+    index_shape = tuple(draw(st.integers(1, 3)) if d == axis else draw(st.sampled_from([1, n])) for d, n in
+                        enumerate(shape))  # fmt: skip
+    index = draw(arrays(index_shape, st.integers(0, shape[axis] - 1), dtype=np.int64))
+    return Sample((draw(arrays(shape)),), (index,), {"dim": dim}, _layouts(draw, 1))
+
+
+def _np_take_along_dim(x, index, dim=None):
+    if dim is None:
+        return x.reshape(-1)[index.reshape(-1)]
+    axis = dim % x.ndim
+    others = [tuple(1 if d == axis else n for d, n in enumerate(s)) for s in (x.shape, index.shape)]
+    outer = np.broadcast_shapes(*others)
+    wide_x = np.broadcast_to(x, outer[:axis] + (x.shape[axis],) + outer[axis + 1 :])
+    wide_i = np.broadcast_to(index, outer[:axis] + (index.shape[axis],) + outer[axis + 1 :])
+    return np.take_along_axis(wide_x, wide_i, axis=axis)
+
+
+@st.composite
+def sort_sample(draw):
+    shape = draw(shapes(min_dims=1))
+    kwargs = {"dim": draw(dim_of(len(shape))), "descending": draw(st.booleans())}
+    return Sample((draw(distinct_arrays(shape)),), (), kwargs, _layouts(draw, 1, TIE_FREE_INPUT_LAYOUTS))
+
+
+def _np_sort(x, dim, descending):
+    order = np.argsort(-x if descending else x, axis=dim, kind="stable")
+    return np.take_along_axis(x, order, axis=dim), order
+
+
+@st.composite
+def scan_sample(draw, elements=None):
+    shape = draw(shapes())
+    return Sample((draw(arrays(shape, elements)),), (draw(dim_of(len(shape))),), {}, _layouts(draw, 1))
+
+
+def _np_scan(fn, x, dim):
+    return x.copy() if x.ndim == 0 else fn(x, axis=dim)
+
+
+@st.composite
+def logsumexp_sample(draw):
+    shape = draw(shapes(min_dims=1))
+    dim = draw(reduction_dims(len(shape)).filter(lambda d: d is not None))
+    x = draw(arrays(shape, floats(-5, 5)))
+    return Sample((x,), (dim,), {"keepdim": draw(st.booleans())}, _layouts(draw, 1))
+
+
+def logsumexp_composed(m, x, dim, keepdim=False):
+    return x.exp().sum(dim, keepdim=keepdim).log()
+
+
+@st.composite
+def pad_sample(draw, mode="constant"):
+    """(left, right) for the last dim, then the one before, ...: negative amounts crop (constant mode only)."""
+    if mode == "constant":
+        shape = draw(shapes(min_dims=1, max_dims=4, max_side=3))
+        pairs = draw(st.integers(1, len(shape)))
+        low = -1
+    else:  # PyTorch pads the last 1-3 dims of an input with one or two dims before them (batch, channels)
+        shape = draw(shapes(min_dims=2, max_dims=4, max_side=3))
+        pairs = min(draw(st.integers(len(shape) - 2, len(shape) - 1)), 3) or 1
+        low = 0
+    pad = []
+    for i in range(pairs):
+        n = shape[len(shape) - 1 - i]
+        high = {"constant": 2, "reflect": n - 1, "replicate": 2, "circular": n}[mode]
+        before = draw(st.integers(max(low, -(n - 1)), high))
+        after = draw(st.integers(max(low, -(n - 1 + min(before, 0))), high))
+        pad += [before, after]
+    kwargs = {"mode": mode} if mode != "constant" else {"value": draw(st.sampled_from([None, -1.5]))}
+    return Sample((draw(arrays(shape)),), (tuple(pad),), kwargs, _layouts(draw, 1))
+
+
+def _np_pad(x, pad, mode="constant", value=None):
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    if mode != "constant":
+        return np.pad(x, widths, mode={"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode])
+    x = x[tuple(slice(max(-b, 0), x.shape[d] - max(-a, 0)) for d, (b, a) in enumerate(widths))]
+    return np.pad(x, [(max(b, 0), max(a, 0)) for b, a in widths], constant_values=0 if value is None else value)
+
+
+@st.composite
+def bincount_sample(draw, weights=False):
+    counts = draw(arrays((draw(st.integers(0, 6)),), st.integers(0, 5), dtype=np.int64))
+    kwargs = {"minlength": draw(st.integers(0, 8))}
+    if weights:
+        return Sample((draw(arrays(counts.shape)),), (counts,), kwargs, _layouts(draw, 1))
+    return Sample((), (counts,), kwargs)
+
+
+# einsum's equations as the series writes them, and the harder forms: diagonals, implicit outputs, broadcast "..."
+EINSUM_CASES = (
+    ("ij,jk->ik", ((2, 3), (3, 4))), ("bij,bjk->bik", ((2, 2, 3), (2, 3, 2))), ("ii->i", ((3, 3),)),
+    ("ii", ((3, 3),)), ("ij->", ((2, 3),)), ("i,j->ij", ((2,), (3,))), ("...ij,...jk", ((2, 1, 3, 4), (5, 4, 2))),
+    ("bhqd,bhkd->bhqk", ((1, 2, 3, 4), (1, 2, 2, 4))), ("ijk->kj", ((2, 3, 4),)), ("i,i->", ((3,), (3,))),
+    ("ij,ij->ij", ((1, 3), (2, 3))), ("iij->ji", ((2, 2, 3),)), ("ba,ac", ((2, 3), (3, 2))),
+)  # fmt: skip
+
+
+@st.composite
+def einsum_sample(draw):
+    equation, operand_shapes = draw(st.sampled_from(EINSUM_CASES))
+    inputs = tuple(draw(arrays(s)) for s in operand_shapes)
+    return Sample(inputs, (), {"equation": equation}, _layouts(draw, len(inputs)))
+
+
+def _np_histc(x, bins, min, max):  # noqa: A002
+    low, high = (min, max) if min != max or not x.size else (x.min(), x.max())
+    low, high = (low - 1, high + 1) if low == high else (low, high)
+    return np.histogram(x, bins=bins, range=(low, high))[0].astype(x.dtype)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -696,6 +985,42 @@ def _np_attention(q, k, v, is_causal=False, attn_mask=None, scale=None):
     if attn_mask is not None:
         scores = np.where(attn_mask, scores, -np.inf) if attn_mask.dtype == bool else scores + attn_mask
     return _np_softmax(scores, -1) @ v
+
+
+def _np_bn_axes(x):
+    return (0, *range(2, x.ndim))
+
+
+def _np_batch_norm(x, mean, var, w, b, eps=1e-5):
+    """(x - mean)/√(var + eps)·w + b per channel (axis 1)."""
+    per_channel = (1, -1, *(1,) * (x.ndim - 2))
+    normalised = (x - mean.reshape(per_channel)) / np.sqrt(var.reshape(per_channel) + eps)
+    return normalised * w.reshape(per_channel) + b.reshape(per_channel)
+
+
+def _np_conv(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """The convolution's sum written out, one output element at a time (1 or 2 spatial axes)."""
+    spatial = x.ndim - 2
+    kernel = w.shape[2:]
+    if padding == "same":
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        pairs = [(t // 2, t - t // 2) for t in totals]
+    else:
+        pairs = [(p, p) for p in (padding if isinstance(padding, tuple) else (0,) * spatial)]
+    xp = np.pad(x, [(0, 0), (0, 0), *pairs])
+    out_len = [(xp.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(spatial)]
+    c_group, o_group = w.shape[1], w.shape[0] // groups
+    out = np.zeros((x.shape[0], w.shape[0], *out_len))
+    for index in np.ndindex(out.shape):
+        n, o, pos = index[0], index[1], index[2:]
+        g = o // o_group
+        total = 0.0 if b is None else b[o]
+        for c in range(c_group):
+            for k in np.ndindex(*kernel):
+                at = tuple(pos[i] * stride[i] + k[i] * dilation[i] for i in range(spatial))
+                total += w[(o, c, *k)] * xp[(n, g * c_group + c, *at)]
+        out[index] = total
+    return out
 
 
 def _dropout(m, x, p):
@@ -828,6 +1153,8 @@ REGISTRY: tuple[OpInfo, ...] = (
            {"torch.min": None}, numpy_ref=np.min, **_ZERO),
     OpInfo("min.dim", method("min"), along_dim(), ("Tensor.min",), {"torch.min": None},
            numpy_ref=lambda x, dim, keepdim: _np_max_along(x, dim, keepdim, largest=False), **_ZERO),
+    OpInfo("norm", lambda m, x, **kw: x.norm(**kw), norm_sample(), ("Tensor.norm",), {"torch.norm": None},
+           numpy_ref=_np_norm),
     OpInfo("amax", method("amax"), along_dim(), ("Tensor.amax",), {"torch.amax": None},
            numpy_ref=lambda x, dim, keepdim: x.max(axis=_np_axes(x, dim), keepdims=keepdim), **_ZERO),
     OpInfo("amax.all", method("amax"), reduction(distinct=True, dims=False, keepdim=False), ("Tensor.amax",),
@@ -972,11 +1299,12 @@ REGISTRY: tuple[OpInfo, ...] = (
            layer_norm_sample(), ("F.layer_norm",),
            composition=lambda m, x, w, b, normalized: layer_norm_composed(m, x, w, b, normalized),
            composition_scales=(1.0, 1000.0), numpy_ref=lambda x, w, b, normalized: _np_layer_norm(x, w, b, normalized),
-           float32_rtol=1e-3),
+           float32_rtol=1e-3, float32_atol=LAYER_NORM_FLOAT32_ATOL),
     OpInfo("F.layer_norm.no_affine", lambda m, x, normalized: m.F.layer_norm(x, normalized),
            layer_norm_sample(affine=False), ("F.layer_norm",),
            composition=lambda m, x, normalized: layer_norm_composed(m, x, normalized=normalized),
-           numpy_ref=lambda x, normalized: _np_layer_norm(x, normalized=normalized), float32_rtol=1e-3),
+           numpy_ref=lambda x, normalized: _np_layer_norm(x, normalized=normalized), float32_rtol=1e-3,
+           float32_atol=LAYER_NORM_FLOAT32_ATOL),
     OpInfo("F.gelu", functional("gelu"), elementwise(floats(-4, 4)), ("F.gelu",), composition=gelu_composed,
            numpy_ref=_np_gelu, torch_rtol=1e-7),
     OpInfo("F.gelu.tanh", lambda m, x: m.F.gelu(x, approximate="tanh"), elementwise(floats(-4, 4)), ("F.gelu",),
@@ -999,8 +1327,104 @@ REGISTRY: tuple[OpInfo, ...] = (
            ("F.scaled_dot_product_attention",), numpy_ref=_np_attention),
     OpInfo("F.scaled_dot_product_attention.mask", functional("scaled_dot_product_attention"),
            attention_sample(mask=True), ("F.scaled_dot_product_attention",), numpy_ref=_np_attention),
+    # -- ops added for the series' code: reordering, gathers and scatters, scans, padding, counting --------------
+    OpInfo("flip", method("flip"), one_tensor(params=_flip_dims), ("Tensor.flip",),
+           {"torch.flip": lambda m, x, *dims: m.flip(x, dims)},
+           numpy_ref=lambda x, *dims: np.flip(x, axis=tuple(d % x.ndim for d in dims)) if x.ndim else x, **_ZERO),
+    OpInfo("fliplr", method("fliplr"), one_tensor(min_dims=2), ("Tensor.fliplr",), {"torch.fliplr": None},
+           numpy_ref=np.fliplr, **_ZERO),
+    OpInfo("flipud", method("flipud"), one_tensor(min_dims=1), ("Tensor.flipud",), {"torch.flipud": None},
+           numpy_ref=np.flipud, **_ZERO),
+    OpInfo("roll", method("roll"), one_tensor(min_dims=1, params=_roll_args), ("Tensor.roll",), {"torch.roll": None},
+           numpy_ref=lambda x, shifts, dims=None: np.roll(x, shifts, axis=dims), **_ZERO),
+    OpInfo("repeat", method("repeat"), one_tensor(max_dims=3, params=_repeat_sizes), ("Tensor.repeat",),
+           numpy_ref=lambda x, *sizes: np.tile(x, sizes), **_ZERO),
+    OpInfo("repeat_interleave", method("repeat_interleave"), one_tensor(min_dims=1, params=_repeat_interleave_args),
+           ("Tensor.repeat_interleave",), {"torch.repeat_interleave": None}, numpy_ref=_np_repeat_interleave,
+           **_ZERO),
+    OpInfo("repeat_interleave.tensor", method("repeat_interleave"), one_tensor(min_dims=1, params=_repeat_counts),
+           ("Tensor.repeat_interleave",), {"torch.repeat_interleave": None}, numpy_ref=_np_repeat_interleave,
+           **_ZERO),
+    OpInfo("repeat_interleave.counts", lambda m, counts: m.repeat_interleave(counts),
+           st.builds(lambda c: Sample((), (c,)), arrays((3,), st.integers(0, 3), dtype=np.int64)),
+           ("torch.repeat_interleave",), differentiable=False,
+           numpy_ref=lambda counts: np.repeat(np.arange(len(counts)), counts)),
+    OpInfo("gather", method("gather"), gather_sample(), ("Tensor.gather",), {"torch.gather": None},
+           numpy_ref=lambda x, dim, index: x[_np_grid(index, dim)], **_ZERO),
+    OpInfo("scatter_add", lambda m, x, src, dim, index: x.scatter_add(dim, index, src), scatter_sample(),
+           ("Tensor.scatter_add",),
+           {"torch.scatter_add": lambda m, x, src, dim, index: m.scatter_add(x, dim, index, src)},
+           numpy_ref=lambda x, src, dim, index: _np_scatter(x, src, dim, index, add=True), **_ZERO),
+    OpInfo("scatter", lambda m, x, src, dim, index: x.scatter(dim, index, src), scatter_sample(unique=True),
+           ("Tensor.scatter",), {"torch.scatter": lambda m, x, src, dim, index: m.scatter(x, dim, index, src)},
+           numpy_ref=lambda x, src, dim, index: _np_scatter(x, src, dim, index, add=False), **_ZERO),
+    OpInfo("scatter.value", lambda m, x, dim, index: x.scatter(dim, index, value=-1.5),
+           scatter_sample(with_src=False), ("Tensor.scatter",),
+           numpy_ref=lambda x, dim, index: _np_scatter(x, np.full(index.shape, -1.5), dim, index, add=False),
+           **_ZERO),
+    OpInfo("index_select", method("index_select"), index_select_sample(), ("Tensor.index_select",),
+           {"torch.index_select": None}, numpy_ref=lambda x, dim, index: np.take(x, index, axis=dim), **_ZERO),
+    OpInfo("take_along_dim", method("take_along_dim"), take_along_dim_sample(), ("Tensor.take_along_dim",),
+           {"torch.take_along_dim": None}, numpy_ref=_np_take_along_dim, **_ZERO),
+    OpInfo("sort", method("sort"), sort_sample(), ("Tensor.sort",), {"torch.sort": None}, numpy_ref=_np_sort,
+           **_ZERO),
+    OpInfo("argsort", method("argsort"), sort_sample(), ("Tensor.argsort",), {"torch.argsort": None},
+           differentiable=False, numpy_ref=lambda x, dim, descending: _np_sort(x, dim, descending)[1]),
+    OpInfo("topk.0d", method("topk"), fixed((np.array(0.5), 1), (np.array(-1.5), 0)), ("Tensor.topk",),
+           {"torch.topk": None}, numpy_ref=lambda x, k: (x, np.array(0)), **_ZERO),
+    OpInfo("cumsum", method("cumsum"), scan_sample(), ("Tensor.cumsum",), {"torch.cumsum": None},
+           numpy_ref=lambda x, dim: _np_scan(np.cumsum, x, dim), **_ZERO),
+    # values on a 0.5 grid: zeros in the input, where cumprod's gradient must not divide by them
+    OpInfo("cumprod", method("cumprod"), scan_sample(grid(0.5, k=4)), ("Tensor.cumprod",), {"torch.cumprod": None},
+           numpy_ref=lambda x, dim: _np_scan(np.cumprod, x, dim)),
+    OpInfo("logsumexp", method("logsumexp"), logsumexp_sample(), ("Tensor.logsumexp",), {"torch.logsumexp": None},
+           composition=logsumexp_composed, composition_scales=(1.0, 100.0),
+           numpy_ref=lambda x, dim, keepdim: special.logsumexp(x, axis=dim, keepdims=keepdim)),
+    OpInfo("log2", method("log2"), elementwise(positive()), ("Tensor.log2",), {"torch.log2": None},
+           numpy_ref=np.log2),
+    OpInfo("log10", method("log10"), elementwise(positive()), ("Tensor.log10",), {"torch.log10": None},
+           numpy_ref=np.log10),
+    OpInfo("einsum", lambda m, *xs, equation: m.einsum(equation, *xs), einsum_sample(), ("torch.einsum",),
+           numpy_ref=lambda *xs, equation: np.einsum(equation, *xs)),
+    OpInfo("F.pad", functional("pad"), pad_sample(), ("F.pad",), numpy_ref=_np_pad, **_ZERO),
+    OpInfo("F.pad.reflect", functional("pad"), pad_sample("reflect"), ("F.pad",), numpy_ref=_np_pad, **_ZERO),
+    OpInfo("F.pad.replicate", functional("pad"), pad_sample("replicate"), ("F.pad",), numpy_ref=_np_pad, **_ZERO),
+    OpInfo("F.pad.circular", functional("pad"), pad_sample("circular"), ("F.pad",), numpy_ref=_np_pad, **_ZERO),
+    OpInfo("bincount", lambda m, idx, minlength: m.bincount(idx, minlength=minlength), bincount_sample(),
+           ("Tensor.bincount",), {"torch.bincount": lambda m, idx, minlength: m.bincount(idx, minlength=minlength)},
+           differentiable=False, numpy_ref=lambda idx, minlength: np.bincount(idx, minlength=minlength)),
+    OpInfo("bincount.weights", lambda m, w, idx, minlength: idx.bincount(w, minlength=minlength),
+           bincount_sample(weights=True), ("Tensor.bincount",), differentiable=False,
+           numpy_ref=lambda w, idx, minlength: np.bincount(idx, w, minlength=minlength)),
+    # values on a grid that misses the bin edges (multiples of 0.5): no value's bin depends on rounding
+    OpInfo("histc", lambda m, x: x.histc(bins=4, min=-1, max=1), one_tensor(elements=grid(0.1, offset=0.05)),
+           ("Tensor.histc",),
+           {"torch.histc": lambda m, x: m.histc(x, bins=4, min=-1, max=1)}, differentiable=False,
+           numpy_ref=lambda x: _np_histc(x, 4, -1, 1)),
+    OpInfo("histc.own_range", lambda m, x: m.histc(x, bins=3), one_tensor(elements=grid(0.25)), ("torch.histc",),
+           differentiable=False, numpy_ref=lambda x: _np_histc(x, 3, 0, 0),
+           skips={"float32": "float32 rounds bin edges differently: a value on an edge may change bins"}),
+    OpInfo("histogram", lambda m, x: m.histogram(x, 4), one_tensor(min_dims=1), ("torch.histogram",),
+           {"Tensor.histogram": lambda m, x: x.histogram(4)}, differentiable=False,
+           numpy_ref=lambda x: tuple(np.histogram(x, 4)),
+           skips={"float32": "float32 rounds bin edges differently: a value on an edge may change bins"}),
     OpInfo("F.one_hot", functional("one_hot"), one_hot_sample(), ("F.one_hot",), differentiable=False,
            numpy_ref=lambda idx, num_classes: np.eye(max(num_classes, idx.max(initial=0) + 1), dtype=np.int64)[idx]),
+    # .contiguous(): PyTorch 2.13's CPU batch_norm reads a strided weight's memory as if it were dense (weight
+    # [1, 1] viewed from [1, 9, 1, 9] scales channel 1 by 9: eval's output, training's input gradient); ours reads
+    # the view, and gradcheck still sees the strided leaf through the copy
+    OpInfo("F.batch_norm",
+           lambda m, x, w, b: m.F.batch_norm(x, None, None, w.contiguous(), b.contiguous(), training=True),
+           batch_norm_sample(), ("F.batch_norm",),
+           numpy_ref=lambda x, w, b: _np_batch_norm(x, x.mean(axis=_np_bn_axes(x)), x.var(axis=_np_bn_axes(x)), w, b),
+           float32_rtol=1e-3),
+    OpInfo("F.batch_norm.eval", lambda m, x, w, b, rm, rv: m.F.batch_norm(x, rm, rv, w.contiguous(), b.contiguous()),
+           batch_norm_sample(training=False), ("F.batch_norm",), numpy_ref=lambda x, w, b, rm, rv:
+           _np_batch_norm(x, rm, rv, w, b)),
+    OpInfo("F.conv1d", functional("conv1d"), conv_sample(1), ("F.conv1d",), numpy_ref=_np_conv),
+    OpInfo("F.conv1d.no_bias", functional("conv1d"), conv_sample(1, bias=False), ("F.conv1d",), numpy_ref=_np_conv),
+    OpInfo("F.conv2d", functional("conv2d"), conv_sample(2), ("F.conv2d",), numpy_ref=_np_conv),
+    OpInfo("F.conv2d.no_bias", functional("conv2d"), conv_sample(2, bias=False), ("F.conv2d",), numpy_ref=_np_conv),
 )
 # fmt: on
 

@@ -91,7 +91,7 @@ def test_float32_path_matches_float64_and_keeps_float32(device, entry, data, see
     rounded = _with_inputs(sample, (x.astype(np.float32).astype(np.float64) for x in sample.inputs))
     outputs, leaves = run(entry, TG, rounded, device, np.float32, seed)
     reference, reference_leaves = run(entry, TG, rounded, device, np.float64, seed)
-    tolerance = {"rtol": entry.float32_rtol, "atol": 1e-5}
+    tolerance = {"rtol": entry.float32_rtol, "atol": entry.float32_atol}
     for out, ref in zip(outputs, reference):
         if entry.keeps_dtype and is_float(out):
             assert dtype_name(out) == "float32", f"{entry.name} turned float32 into {dtype_name(out)}"

@@ -19,13 +19,16 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "tinygrad_edu"
 
 LAYERS = [
-    ("arrays", ("backend", "dtypes", "cuda", "handles", "simulated_cuda", "allocator")),
+    (
+        "arrays",
+        ("backend", "dtypes", "cuda", "handles", "simulated_cuda", "allocator", "backends", "distributed", "random"),
+    ),
     ("ops", ("ops",)),
     ("kernels", ("kernels",)),
     ("autograd", ("autograd",)),
     ("tensor", ("tensor", "as_array", "indexing", "promotion", "printing", "factories", "fused", "flat_buffer")),
-    ("nn and optim", ("nn", "optim")),
-    ("tools", ("viz", "examples", "")),  # "": tinygrad_edu/__init__.py, which gathers the public API
+    ("nn and optim", ("nn", "optim", "amp", "utils")),
+    ("tools", ("viz", "examples", "serialization", "")),  # "": tinygrad_edu/__init__.py, which gathers the public API
 ]
 
 

@@ -23,9 +23,12 @@ DRAWS = 150
 CONTIGUOUS_ONLY = {"view", "view_as"}
 TIE_FREE = {  # inputs whose values must stay distinct (ties or zero variance): no broadcast leaf, which repeats
     "std", "max", "min", "max.dim", "min.dim", "amax", "amin", "amax.all", "amax.all_keepdim", "amin.all",
-    "argmax", "argmin", "argmax.keepdim", "topk", "F.layer_norm", "F.layer_norm.no_affine",
+    "argmax", "argmin", "argmax.keepdim", "topk", "F.layer_norm", "F.layer_norm.no_affine", "sort", "argsort",
+    "F.batch_norm", "F.batch_norm.eval",  # a batch's variance, as layer norm's row's
 }  # fmt: skip
 FIXED_RANK = {"T", "F.embedding", "F.cross_entropy", "F.nll_loss", "transpose.0d", "mm", "bmm"}  # the op takes one rank
+FIXED_RANK |= {"topk.0d", "bincount.weights"}  # topk of a 0-d tensor; bincount's weights, one per value (1-d)
+FIXED_RANK |= {"F.conv1d", "F.conv1d.no_bias", "F.conv2d", "F.conv2d.no_bias"}  # a batch of 1-d or 2-d signals
 
 
 def expected_layouts(entry, i: int) -> set:
@@ -74,7 +77,8 @@ def reachable(entry, i: int, layout: str) -> bool:
     return True
 
 
-WITH_INPUTS = [e for e in REGISTRY if e.name != "F.one_hot"]
+# entries whose only inputs are integer arguments (no differentiable tensor to lay out)
+WITH_INPUTS = [e for e in REGISTRY if e.name not in ("F.one_hot", "repeat_interleave.counts", "bincount")]
 
 
 @pytest.mark.parametrize("entry", WITH_INPUTS, ids=lambda e: e.name)

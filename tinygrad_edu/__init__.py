@@ -8,7 +8,13 @@ from tinygrad_edu.nn import functional as F
 from . import autograd, cuda, dtypes, nn, optim  # noqa: E402,I001 - nn and optim build on everything above
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from . import allocator, backend, promotion
-from .backend import device, get_rng_state, set_rng_state
+from .backend import device
+from . import random  # torch.random: PyTorch's CPU generator (fork_rng, get_rng_state ...)
+from .random import Generator, get_rng_state, initial_seed, set_rng_state
+from . import backends  # torch.backends.cuda.matmul.allow_tf32 and the like
+from . import distributed  # torch.distributed: not provided, each name says what to use instead
+from . import utils  # torch.utils.data: datasets, samplers and the DataLoader
+from .backends import compile, get_float32_matmul_precision, set_float32_matmul_precision  # noqa: A004
 from .dtypes import (
     bool,
     double,
@@ -29,6 +35,7 @@ from .dtypes import (
 from .factories import (
     arange,
     as_tensor,
+    bernoulli,
     cat,
     concat,
     concatenate,
@@ -61,6 +68,12 @@ from .factories import (
     zeros_like,
 )
 from .tensor import Size, Tensor
+from . import amp  # noqa: E402 - autocast and GradScaler build on Tensor
+from .amp import autocast, bfloat16, is_autocast_enabled
+
+cpu = __import__("types").SimpleNamespace(amp=amp.cpu_amp)  # torch.cpu.amp.autocast
+cuda.amp = amp.cuda_amp  # torch.cuda.amp.autocast and GradScaler
+from .serialization import load, save  # noqa: E402 - torch.save / torch.load, in PyTorch's file format
 
 __version__ = "0.1.0"
 
@@ -125,9 +138,58 @@ for _name in (
     "any",
     "logical_not",
     "isfinite",
+    "flip",
+    "fliplr",
+    "flipud",
+    "roll",
+    "gather",
+    "scatter",
+    "scatter_add",
+    "index_select",
+    "take_along_dim",
+    "sort",
+    "argsort",
+    "cumsum",
+    "cumprod",
+    "logsumexp",
+    "log2",
+    "log10",
+    "bincount",
+    "histc",
+    "histogram",
 ):
     globals()[_name] = _unary(_name)
 del _name
+
+
+def einsum(equation: str, *operands):
+    """``torch.einsum("ij,jk->ik", a, b)``: a sum of products named by letters, ``...`` for broadcast dims."""
+    from .autograd.graph import apply
+    from .ops.einsum import Einsum, parse_equation
+
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):  # einsum(eq, [a, b]) as PyTorch allows
+        operands = tuple(operands[0])
+    if [o for o in operands if not isinstance(o, Tensor)]:  # (all() here is torch.all)
+        raise TypeError("einsum(): operands must be Tensors")
+    if len({o.dtype for o in operands}) > 1:
+        raise RuntimeError(f"einsum(): expected operands of one dtype, got {[str(o.dtype) for o in operands]}")
+    subscripts, output = parse_equation(equation, [o.dim() for o in operands])
+    return apply(Einsum, *operands, inputs=subscripts, output=output)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
+    """``torch.norm``: ``input.norm(p, dim, keepdim, dtype)``."""
+    if out is not None:
+        raise NotImplementedError("norm(out=...): tensors here are not written into by functions; assign the result")
+    return input.norm(p, dim, keepdim, dtype)
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """``t.repeat_interleave(repeats, dim)``; with only a tensor of counts, each index i repeated counts[i] times."""
+    if repeats is None:  # torch.repeat_interleave(counts)
+        counts = input
+        return arange(counts.numel(), device=counts.device).repeat_interleave(counts, output_size=output_size)
+    return input.repeat_interleave(repeats, dim, output_size=output_size)
 
 
 def add(input, other):

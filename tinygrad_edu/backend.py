@@ -1,8 +1,8 @@
 """Devices and their array modules: the only place that knows NumPy from CuPy.
 
 Every op is written once against an "array module" ``xp`` (NumPy's API); this file hands out the right one for
-a device: ``numpy`` for ``"cpu"``, ``cupy`` for ``"cuda"`` when CuPy and a GPU are present. It also keeps one
-seeded random generator per device, so that ``manual_seed`` makes dropout, ``randn`` and sampling reproducible.
+a device: ``numpy`` for ``"cpu"``, ``cupy`` for ``"cuda"`` when CuPy and a GPU are present. It also has the
+counter-based generator of the ``cuda`` device (the CPU's, and each device's default generator, are in ``random.py``).
 """
 
 from __future__ import annotations
@@ -201,25 +201,8 @@ def special(dev: device):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Random generators: one per device, reseeded together by manual_seed.
-
-_generators: dict[device, object] = {}
-_seed = [None]
-
-
-def generator(dev: device):
-    """The seeded generator of a device (NumPy's ``Generator`` API on both backends)."""
-    gen = _generators.get(dev)
-    if gen is None:
-        gen = _new_generator(dev, _seed[0])
-        _generators[dev] = gen
-    return gen
-
-
-def _new_generator(dev: device, seed):
-    if dev.type == "cpu":
-        return numpy.random.Generator(numpy.random.PCG64(seed))
-    return CountingGenerator(array_module(dev), seed)
+# The CUDA device's generator. The CPU's, PyTorch's Mersenne Twister, and the default generator of each device
+# are in random.py.
 
 
 class CountingGenerator:
@@ -228,20 +211,28 @@ class CountingGenerator:
     CuPy's bit generators keep their state in device memory with no way to save or restore it. Here each draw
     (one call of ``random``, ``standard_normal``, ``integers`` or ``uniform``) comes from a fresh counter-based
     Philox stream keyed by (seed, number of draws so far), as PyTorch's CUDA generator keys Philox by
-    (seed, offset): restoring the two numbers replays every later draw exactly.
+    (seed, offset): restoring the two numbers replays every later draw exactly. Its numbers are not PyTorch's.
     """
 
     DRAWS = ("random", "standard_normal", "integers", "uniform")
 
     def __init__(self, xp, seed=None):
         self._xp = xp
-        self.seed = int(numpy.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
+        self.device = device("cuda")
+        self.seed_value = int(numpy.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
         self.draws = 0
+
+    def manual_seed(self, seed: int):
+        self.seed_value, self.draws = int(seed) % 2**64, 0
+        return self
+
+    def initial_seed(self) -> int:
+        return self.seed_value
 
     def next_key(self) -> int:
         """The next draw's 63-bit key, on the host: SeedSequence mixes (seed, draw) into a well-spread number, so
         nearby pairs give unrelated streams."""
-        key = int(numpy.random.SeedSequence([self.seed, self.draws]).generate_state(1, numpy.uint64)[0] >> 1)
+        key = int(numpy.random.SeedSequence([self.seed_value, self.draws]).generate_state(1, numpy.uint64)[0] >> 1)
         self.draws += 1
         return key
 
@@ -255,43 +246,16 @@ class CountingGenerator:
 
     @property
     def state(self) -> dict:
-        return {"seed": self.seed, "draws": self.draws}
+        return {"seed": self.seed_value, "draws": self.draws}
 
     @state.setter
     def state(self, value: dict) -> None:
-        self.seed, self.draws = int(value["seed"]), int(value["draws"])
+        self.seed_value, self.draws = int(value["seed"]), int(value["draws"])
 
+    def get_state(self) -> dict:
+        """``{"seed", "draws"}``: JSON data (PyTorch's CUDA state is a byte tensor of its Philox seed and offset)."""
+        return self.state
 
-def draw_seed(gen) -> int:
-    """One 63-bit seed from a device's generator, drawn on the host (a GPU generator's draw would need a sync):
-    the key of a counter-based kernel such as dropout's."""
-    if isinstance(gen, CountingGenerator):
-        return gen.next_key()
-    return int(gen.integers(0, 2**63, dtype=numpy.int64))
-
-
-def manual_seed(seed: int) -> None:
-    """Seed every device's generator, as ``torch.manual_seed`` does: a negative seed counts from 2**64."""
-    seed = int(seed)
-    if not -(2**63) <= seed < 2**64:
-        raise ValueError(
-            f"manual_seed: Overflow when unpacking the seed {seed}: it must be within the inclusive range "
-            "[-0x8000_0000_0000_0000, 0xffff_ffff_ffff_ffff]"
-        )
-    _seed[0] = seed % 2**64
-    for dev in list(_generators) or [CPU]:
-        _generators[dev] = _new_generator(dev, _seed[0])
-
-
-def get_rng_state(dev: device = CPU) -> dict:
-    """A device generator's state as plain JSON-serialisable data (for checkpoints)."""
-    gen = generator(canonical(dev))
-    return gen.state if isinstance(gen, CountingGenerator) else gen.bit_generator.state
-
-
-def set_rng_state(state: dict, dev: device = CPU) -> None:
-    gen = generator(canonical(dev))
-    if isinstance(gen, CountingGenerator):
-        gen.state = state
-    else:
-        gen.bit_generator.state = state
+    def set_state(self, value: dict):
+        self.state = value
+        return self

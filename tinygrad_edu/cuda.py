@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import backend
+from . import backend, random
 
 
 def is_available() -> bool:
@@ -27,16 +27,21 @@ def device_count() -> int:
 
 
 def manual_seed(seed: int) -> None:
-    backend.manual_seed(seed)
+    """Seed the CUDA generator (the counter-based one of ``backend.CountingGenerator``); without a GPU, nothing."""
+    if is_available():
+        random.cuda_generator().manual_seed(random.check_seed(seed))
+
+
+manual_seed_all = manual_seed  # one GPU at a time: all of them is this one
 
 
 def get_rng_state() -> dict:
     """The CUDA generator's state, ``{"seed", "draws"}`` (JSON data, unlike PyTorch's byte tensor)."""
-    return backend.get_rng_state(backend.device("cuda"))
+    return random.cuda_generator().get_state()
 
 
 def set_rng_state(state: dict) -> None:
-    backend.set_rng_state(state, backend.device("cuda"))
+    random.cuda_generator().set_state(state)
 
 
 def synchronize() -> None:

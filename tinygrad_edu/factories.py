@@ -9,7 +9,7 @@ import operator
 
 import numpy
 
-from . import backend, dtypes
+from . import backend, dtypes, random
 from .autograd.graph import apply
 from .indexing import dim_index, size_arg
 from .ops import movement
@@ -147,50 +147,39 @@ def _count_arg(what: str, name: str, value) -> int:
     return value
 
 
-# -- random ----------------------------------------------------------------------------------------------
+# -- random: PyTorch's CPU numbers (random.py), the counter-based generator on cuda -------------------------
+
+manual_seed = random.manual_seed
+seed = random.seed
+random.Generator._as_tensor = staticmethod(lambda array: Tensor._wrap(array, backend.CPU))  # get_state's tensor
 
 
-def manual_seed(seed: int):
-    """Seed the generators of every device: dropout, randn, randint and multinomial become reproducible."""
-    backend.manual_seed(seed)
+def _draw(what, draw, size, dtype, device, requires_grad, generator, default=dtypes.float32):
+    """A new tensor of ``size`` filled by ``draw(generator, shape, np_dtype)`` on ``device``."""
+    dev = backend.canonical(device)
+    gen = random.resolve(generator, dev)
+    return _make(
+        what, lambda xp, shape, np_dtype, _: draw(gen, shape, np_dtype), size, dtype, dev, requires_grad, default
+    )
 
 
-def seed() -> int:
-    value = int(numpy.random.SeedSequence().entropy % (2**63))
-    backend.manual_seed(value)
-    return value
+def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Samples from N(0, 1): on the CPU, PyTorch's numbers for the same seed."""
+    draw = lambda gen, shape, np_dtype: random.normal(gen, shape, np_dtype, what="randn")  # noqa: E731
+    return _draw("randn()", draw, size, dtype, device, requires_grad, generator)
 
 
-def randn(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
-    """Samples from N(0, 1)."""
-
-    def fill(xp, shape, np_dtype, dev):
-        gen = generator or backend.generator(dev)
-        return gen.standard_normal(shape, dtype=_sampled_dtype("randn", np_dtype)).astype(np_dtype, copy=False)
-
-    return _make("randn()", fill, size, dtype, device, requires_grad)
+def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Samples from U[0, 1): on the CPU, PyTorch's numbers for the same seed."""
+    draw = lambda gen, shape, np_dtype: random.uniform(gen, shape, np_dtype, what="rand")  # noqa: E731
+    return _draw("rand()", draw, size, dtype, device, requires_grad, generator)
 
 
-def rand(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
-    """Samples from U[0, 1)."""
-
-    def fill(xp, shape, np_dtype, dev):
-        gen = generator or backend.generator(dev)
-        return gen.random(shape, dtype=_sampled_dtype("rand", np_dtype)).astype(np_dtype, copy=False)
-
-    return _make("rand()", fill, size, dtype, device, requires_grad)
-
-
-def _sampled_dtype(what: str, np_dtype):
-    """The dtype the generator draws in: float32 or float64 (float16 is drawn as float32, then rounded)."""
-    if np_dtype.kind != "f":
-        raise NotImplementedError(f"{what}: samples need a floating point dtype, got {dtypes.from_numpy(np_dtype)}")
-    return numpy.float64 if np_dtype == numpy.float64 else numpy.float32
-
-
-def randint(*args, size=None, dtype=None, device=None, generator=None) -> Tensor:
-    """``randint(high, size)`` or ``randint(low, high, size)``: integers in [low, high)."""
+def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``randint(high, size)`` or ``randint(low, high, size)``: integers in [low, high), int64 by default."""
     if size is None:
+        if not args:
+            raise TypeError("randint() missing the argument 'size'")
         *args, size = args
     if len(args) == 1:
         low, high = 0, args[0]
@@ -204,34 +193,66 @@ def randint(*args, size=None, dtype=None, device=None, generator=None) -> Tensor
     low, high = operator.index(low), operator.index(high)
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
-
-    def fill(xp, shape, np_dtype, dev):
-        return (generator or backend.generator(dev)).integers(low, high, size=shape).astype(np_dtype)
-
     size = (size,) if isinstance(size, int) else size
-    return _make("randint()", fill, size, dtype, device, False, default=dtypes.int64)
+    return _draw(
+        "randint()",
+        lambda gen, shape, np_dtype: random.integers(gen, shape, np_dtype, low, high),
+        (size,),
+        dtype,
+        device,
+        requires_grad,
+        generator,
+        default=dtypes.int64,
+    )
 
 
-def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
+def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A random permutation of 0 .. n-1: on the CPU, PyTorch's shuffle of the same seed."""
     n = _count_arg("randperm", "n", n)
     dev = backend.canonical(device)
-    gen = generator or backend.generator(dev)
+    gen = random.resolve(generator, dev)
     if dev.type == "cpu":
         perm = gen.permutation(n)
     else:  # CuPy's Generator has no permutation: the order that sorts n uniform draws is a uniform permutation
         perm = backend.array_module(dev).argsort(gen.random(n))
-    return Tensor._wrap(perm.astype(dtypes.to_numpy(dtype or dtypes.int64)), dev)
+    out = Tensor._wrap(perm.astype(dtypes.to_numpy(dtype or dtypes.int64)), dev)
+    return out.requires_grad_(True) if requires_grad else out
 
 
-def normal(mean: float, std: float, size, dtype=None, device=None, generator=None) -> Tensor:
-    if std < 0:
-        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-    return randn(size, dtype=dtype, device=device, generator=generator) * std + mean
+def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``normal(mean, std, size)`` with float mean and std; or with a tensor mean and/or std (the result has their
+    broadcast shape): N(0, 1) draws, times std, plus mean."""
+    if not isinstance(mean, Tensor) and not isinstance(std, Tensor):
+        if size is None:
+            raise TypeError("normal(): with a float mean and std, give the size")
+        if std < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+        draw = lambda gen, shape, np_dtype: random.normal(gen, shape, np_dtype, mean, std, "normal")  # noqa: E731
+        return _draw("normal()", draw, (size,), dtype, device, requires_grad, generator)
+    like = mean if isinstance(mean, Tensor) else std
+    if isinstance(std, Tensor) and std._data.size and (std._data < 0).any():
+        raise RuntimeError("normal expects all elements of std >= 0.0")
+    shape = numpy.broadcast_shapes(*(t.shape for t in (mean, std) if isinstance(t, Tensor)))
+    noise = randn(shape, generator=generator, dtype=like.dtype, device=like.device)
+    return noise * std + mean
 
 
-def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, generator=None) -> Tensor:
+def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:
+    """0/1 draws of input's shape and dtype: 1 with probability ``input`` (elementwise), or ``p`` when given."""
+    _check_tensor("bernoulli()", input)
+    gen = random.resolve(generator, input.device)
+    probs = input._data if p is None else p
+    return Tensor._wrap(random.bernoulli(gen, probs, input._data.shape, input._data.dtype), input.device)
+
+
+def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:
     """Draw ``num_samples`` category indices per row of ``probs`` (non-negative weights, not necessarily
-    normalised). Without replacement, each index appears at most once per row."""
+    normalised). Without replacement, each index appears at most once per row.
+
+    On the CPU, as PyTorch's: with replacement (and more than one sample), a float64 uniform per sample is looked
+    up in the row's normalised cumulative sums; otherwise each category gets an Exp(1) draw q and the samples are
+    the categories of largest p/q (the Gumbel-max trick in another form)."""
+    _check_tensor("multinomial()", probs)
     if probs.dim() not in (1, 2):
         raise RuntimeError(f"multinomial: probs must be 1-D or 2-D, got shape {tuple(probs.shape)}")
     if not probs.dtype.is_floating_point:
@@ -243,35 +264,59 @@ def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, gene
             "(both must be positive)"
         )
     xp, dev = probs._xp, probs.device
-    weights = probs._data.astype(numpy.float64).reshape(-1, probs.shape[-1])
+    weights = probs._data.reshape(-1, probs.shape[-1])
     categories = weights.shape[1]
     # checked on the device (raised at the next host read on CUDA), so sampling a token costs no sync
     backend.check(
         ~xp.isfinite(weights).all() | (weights < 0).any(),
         lambda: RuntimeError("multinomial: probabilities must be finite and non-negative"),
     )
-    totals = weights.sum(axis=1, keepdims=True)
     backend.check(
-        (totals <= 0).any(), lambda: RuntimeError("multinomial: every row of probabilities must have a positive sum")
+        (weights.sum(axis=1) <= 0).any(),
+        lambda: RuntimeError("multinomial: every row of probabilities must have a positive sum"),
     )
     if not replacement and num_samples > categories:
         raise RuntimeError(
             f"multinomial: cannot draw {num_samples} samples without replacement from {categories} categories"
         )
-    gen = generator or backend.generator(dev)
+    gen = random.resolve(generator, dev)
+    if dev.type == "cpu":
+        samples = _multinomial_cpu(gen, weights, num_samples, replacement)
+    else:
+        samples = _multinomial_counting(xp, gen, weights, num_samples, replacement)
+    samples = samples.astype(numpy.int64)
+    return Tensor._wrap(samples.reshape(num_samples) if probs.dim() == 1 else samples, dev)
+
+
+def _multinomial_cpu(gen, weights, num_samples, replacement):
+    if replacement and num_samples > 1:
+        rows = []
+        for row in weights:  # rows draw in turn from the one stream
+            cdf = numpy.cumsum(row)  # in the row's dtype, summed left to right
+            cdf /= cdf[-1]
+            rows.append(random._search(cdf, gen.uniform(num_samples, numpy.dtype(numpy.float64))))
+        return numpy.stack(rows)
+    q = gen.exponential(weights.size, weights.dtype).reshape(weights.shape)
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        keys = weights / q
+    if num_samples == 1:
+        return keys.argmax(axis=1)[:, None]
+    return numpy.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
+
+
+def _multinomial_counting(xp, gen, weights, num_samples, replacement):
+    weights = weights.astype(numpy.float64)
+    totals = weights.sum(axis=1, keepdims=True)
     if replacement or num_samples == 1:
         # inverse-CDF sampling: the first category whose cumulative weight exceeds a uniform draw
         cdf = xp.cumsum(weights, axis=1)
         u = gen.random((weights.shape[0], num_samples)) * totals
         samples = (cdf[:, None, :] <= u[:, :, None]).sum(axis=2)
-        samples = xp.minimum(samples, categories - 1)
-    else:
-        # Gumbel top-k: sorting log-weights plus Gumbel noise draws without replacement
-        with numpy.errstate(divide="ignore"):
-            keys = xp.log(weights) - xp.log(-xp.log(gen.random(weights.shape)))
-        samples = xp.argsort(-keys, axis=1)[:, :num_samples]
-    samples = samples.astype(numpy.int64)
-    return Tensor._wrap(samples.reshape(num_samples) if probs.dim() == 1 else samples, dev)
+        return xp.minimum(samples, weights.shape[1] - 1)
+    # Gumbel top-k: sorting log-weights plus Gumbel noise draws without replacement
+    with numpy.errstate(divide="ignore"):
+        keys = xp.log(weights) - xp.log(-xp.log(gen.random(weights.shape)))
+    return xp.argsort(-keys, axis=1)[:, :num_samples]
 
 
 # -- combining tensors -----------------------------------------------------------------------------------

@@ -409,7 +409,8 @@ def _function(name):
 
 
 _FUNCTIONS = frozenset(
-    "all allclose amax amin any arange argmax argmin argsort array array_equal array_split asarray "
+    "all allclose amax amin any arange argmax argmin argsort array array_equal array_split asarray bincount histogram "
+    "roll "
     "ascontiguousarray atleast_1d atleast_2d broadcast_arrays broadcast_to clip concatenate copyto count_nonzero "
     "cumprod cumsum diag diagonal diff dot einsum empty empty_like expand_dims eye flatnonzero flip full "
     "full_like identity isclose ix_ linspace max mean meshgrid min moveaxis nan_to_num nonzero ones ones_like "

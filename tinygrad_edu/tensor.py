@@ -10,10 +10,12 @@ from __future__ import annotations
 import builtins
 import math
 import numbers
+import operator
+import weakref
 
 import numpy
 
-from . import backend, dtypes
+from . import backend, dtypes, random
 from .as_array import to_array
 from .autograd import engine, graph
 from .autograd.grad_mode import is_grad_enabled
@@ -29,7 +31,7 @@ from .indexing import (
     shape_arg,
     size_arg,
 )
-from .ops import elementwise, movement, nn_ops, reduce
+from .ops import elementwise, movement, nn_ops, reduce, scan
 from .printing import host, tensor_repr
 from .promotion import array_of, as_float, binary, check_matmul, same_device
 
@@ -62,6 +64,7 @@ class Tensor:
         "_version",
         "_hooks",
         "_retains_grad",
+        "_readers",
         "__weakref__",
     )
 
@@ -84,7 +87,7 @@ class Tensor:
     def _init_fields(self, array, device) -> None:
         self._data, self.device = array, device
         self.requires_grad, self._grad, self._ctx, self._output_index = False, None, None, 0
-        self._version, self._hooks, self._retains_grad = 0, None, False
+        self._version, self._hooks, self._retains_grad, self._readers = 0, None, False, None
 
     @property
     def _xp(self):
@@ -193,6 +196,15 @@ class Tensor:
     def tolist(self):
         return host(self._data).tolist()
 
+    __array_priority__ = 1000  # numpy_scalar * tensor calls Tensor.__rmul__ rather than making an array of it
+
+    def __array__(self, dtype=None, copy=None):
+        """``numpy.asarray(t)`` (and so ``plt.imshow(t)``, SciPy): ``t.numpy()``, which refuses a tensor that
+        requires grad, as PyTorch's ``__array__`` does."""
+        array = self.numpy()
+        array = array if dtype is None else array.astype(dtype, copy=False)
+        return array.copy() if copy else array
+
     def numpy(self) -> numpy.ndarray:
         if self.requires_grad:
             raise RuntimeError("can't call numpy() on a tensor that requires grad: use tensor.detach().numpy()")
@@ -282,8 +294,32 @@ class Tensor:
         self._version += 1
 
     def __setitem__(self, index, value) -> None:
+        wants_grad = self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
+        if wants_grad and is_grad_enabled() and not (self.requires_grad and self._ctx is None):
+            return self._recorded_setitem(convert_index(index), value)
         self._check_inplace("__setitem__")
         self._data[convert_index(index)] = array_of(value, self)
+
+    def _recorded_setitem(self, index, value) -> None:
+        """``x[index] = value`` on a tensor in the graph (not a leaf), as PyTorch records it: ``x`` becomes the
+        output of an ``IndexPut`` node whose input is x as it was, and its version goes up, so that a backward
+        that saved x's old values raises as PyTorch's does. x takes the new array rather than being written in
+        place: arrays that backward saved (views of x among them) keep the values they were computed from, and
+        a view of x taken before the write does not see it (PyTorch's would)."""
+        if isinstance(value, Tensor) and value._data.dtype != self._data.dtype:
+            value = value.to(self.dtype)
+        before = Tensor._wrap(self._data, self.device)
+        before.requires_grad, before._ctx, before._output_index = self.requires_grad, self._ctx, self._output_index
+        for reader in self._readers or ():  # ops that read x so far read it as it was (x[i] -= 1 reads x[i])
+            op = reader()
+            if op is not None:
+                op.inputs = tuple(before if x is self else x for x in op.inputs)
+        self._readers = None
+        after = apply(scan.IndexPut, before, value, index=index)
+        self._data = after._data
+        self._version += 1
+        self.requires_grad, self._ctx, self._output_index = True, after._ctx, 0
+        self._ctx.outputs = (weakref.ref(self),)
 
     def copy_(self, source) -> Tensor:
         self._check_inplace("copy_")
@@ -309,21 +345,40 @@ class Tensor:
     def zero_(self) -> Tensor:
         return self.fill_(0)
 
-    def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
-        if std < 0:
-            raise RuntimeError(f"normal_ expects std >= 0.0, but found std {std}")
-        self._check_inplace("normal_")
-        gen = generator or backend.generator(self.device)
-        self._data[...] = gen.standard_normal(self._data.shape, dtype=self._data.dtype) * std + mean
+    # random fillings: on the CPU, PyTorch's numbers for the same seed (tinygrad_edu/random.py)
+
+    def _fill_random(self, what: str, draw, generator) -> Tensor:
+        gen = random.resolve(generator, self.device)
+        values = draw(gen, self._data.shape, self._data.dtype)  # drawn before the check-free write
+        self._check_inplace(what)
+        self._data[...] = values
         return self
 
-    def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
-        if a > b:
-            raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
-        self._check_inplace("uniform_")
-        gen = generator or backend.generator(self.device)
-        self._data[...] = gen.random(self._data.shape, dtype=self._data.dtype) * (b - a) + a
-        return self
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+        return self._fill_random("normal_", lambda g, s, d: random.normal(g, s, d, mean, std), generator)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
+        return self._fill_random("uniform_", lambda g, s, d: random.uniform(g, s, d, a, b), generator)
+
+    def random_(self, from_=0, to=None, *, generator=None) -> Tensor:
+        """``random_(to)`` or ``random_(from, to)``: integers in [from, to); ``random_()``: in [0, 2^mantissa]
+        for a float dtype, [0, max] for an integer one."""
+        if to is None and from_ == 0:
+            return self._fill_random("random_", random.random_bits, generator)
+        if to is None:
+            from_, to = 0, from_
+        return self._fill_random("random_", lambda g, s, d: random.integers(g, s, d, from_, to), generator)
+
+    def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
+        """Each element 1 with probability p (a float, or a tensor broadcast to this one's shape), else 0."""
+        probs = p._data if isinstance(p, Tensor) else p
+        return self._fill_random("bernoulli_", lambda g, s, d: random.bernoulli(g, probs, s, d), generator)
+
+    def bernoulli(self, p=None, *, generator=None) -> Tensor:
+        """0/1 draws of this tensor's shape: 1 with probability self (elementwise), or p when given."""
+        probs = self._data if p is None else p
+        gen = random.resolve(generator, self.device)
+        return Tensor._wrap(random.bernoulli(gen, probs, self._data.shape, self._data.dtype), self.device)
 
     def _inplace_arith(self, other, fn, what):
         self._check_inplace(what)
@@ -644,6 +699,32 @@ class Tensor:
         values, indices = apply(reduce.MaxAlong, self, axis=axis, keepdim=keepdim, largest=largest)
         return MaxResult((values, indices))
 
+    def norm(self, p="fro", dim=None, keepdim: bool = False, dtype=None):
+        """The p-norm over ``dim`` (None: all elements), as ``torch.norm``: ``(Σ|x|^p)^(1/p)``, 'fro' and 2 the
+        Euclidean one, inf/-inf the largest/smallest |x|, 0 the count of non-zeros (no gradient). Composed of
+        the ops it reads as, so its gradient is theirs."""
+        x = self.to(dtype) if dtype is not None else self
+        if not x.dtype.is_floating_point:
+            raise RuntimeError(f"norm(): input dtype should be floating point, but got {x.dtype.name}")
+        if p == "fro" or p == 2:
+            if p == "fro" and isinstance(dim, (tuple, list)) and len(dim) > 2:
+                raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(map(str, dim))}")
+            squares = (x * x).sum(dim=dim, keepdim=keepdim)
+            nonzero = squares > 0  # at 0, PyTorch's gradient is 0 (sqrt's own would be 0·inf)
+            safe = apply(movement.Where, nonzero, squares, squares._data.dtype.type(1))
+            return safe.sqrt() * nonzero
+        if p == "nuc" or isinstance(p, str):
+            raise RuntimeError(f"norm(): p={p!r} is not supported here: use p='fro', a number, inf or -inf")
+        if p == math.inf:
+            return x.abs().amax(dim=dim, keepdim=keepdim)
+        if p == -math.inf:
+            return x.abs().amin(dim=dim, keepdim=keepdim)
+        if p == 0:
+            return (x != 0).to(x.dtype).sum(dim=dim, keepdim=keepdim)
+        if p == 1:
+            return x.abs().sum(dim=dim, keepdim=keepdim)
+        return (x.abs() ** p).sum(dim=dim, keepdim=keepdim) ** (1.0 / p)
+
     def amax(self, dim=None, keepdim: bool = False):
         """The largest values over ``dim`` (an int, a tuple, or None for all); ties share the gradient evenly."""
         return self._amax(dim, keepdim, largest=True)
@@ -668,11 +749,13 @@ class Tensor:
         """The ``k`` largest (or smallest) entries along ``dim`` as ``(values, indices)``, best first.
 
         ``values`` is an index into ``self``, so gradients flow back to the selected entries."""
-        if self._data.ndim == 0:
-            raise RuntimeError("topk: the tensor must have at least one dimension")
         if not isinstance(k, (int, numpy.integer)):
             raise TypeError(f"topk(): argument 'k' must be int, not {type(k).__name__}")
         axis = dim_index(dim, self._data.ndim)
+        if self._data.ndim == 0:  # as PyTorch: k of 0 or 1 gives the element itself and index 0
+            if k not in (0, 1):
+                raise RuntimeError(f"topk: k={k} is out of range for a 0-d tensor (selected index k out of range)")
+            return MaxResult((apply(movement.Alias, self), Tensor._wrap(self._xp.zeros((), numpy.int64), self.device)))
         size = self._data.shape[axis]
         if not 0 <= k <= size:
             raise RuntimeError(f"topk: k={k} is out of range for dimension {dim} of size {size}")
@@ -833,7 +916,10 @@ class Tensor:
         index = steps[0]
         if not (self.requires_grad and is_grad_enabled()):
             try:
-                return Tensor._wrap(self._data[movement.index_on_device(self._xp, self.shape, index)], self.device)
+                picked = self._data[movement.index_on_device(self._xp, self.shape, index)]
+                if isinstance(picked, numpy.generic):  # x[0, 1]: NumPy gives a scalar; PyTorch a 0-d view
+                    picked = self._data[(*(index if isinstance(index, tuple) else (index,)), Ellipsis)]
+                return Tensor._wrap(picked, self.device)
             except IndexError as exc:
                 raise movement.index_error(self.shape, exc) from None
         return apply(movement.Index, self, index=index)
@@ -860,6 +946,296 @@ class Tensor:
     def _check_matrix(self, what: str) -> None:
         if self._data.ndim < 2:  # NumPy would broadcast a vector to a matrix
             raise RuntimeError(f"{what}: input tensor must have at least 2 dimensions, got shape {tuple(self.shape)}")
+
+    # -- reordering, scans and gathers (issue 35: the series' code) -----------------------------------------
+    nelement = numel
+
+    def flip(self, *dims):
+        axes = tuple(dim_index(d, self._data.ndim) for d in shape_arg(dims, "flip(): argument 'dims'"))
+        if len(set(axes)) != len(axes):
+            raise RuntimeError(f"flip: dim {builtins.max(axes, key=axes.count)} appears multiple times in {dims}")
+        return apply(scan.Flip, self, dims=axes if self._data.ndim else ())
+
+    def fliplr(self):
+        if self._data.ndim < 2:
+            raise RuntimeError(f"fliplr: input must be >= 2-d, got shape {tuple(self.shape)}")
+        return self.flip(1)
+
+    def flipud(self):
+        if self._data.ndim < 1:
+            raise RuntimeError("flipud: input must be >= 1-d, got a 0-d tensor")
+        return self.flip(0)
+
+    def roll(self, shifts, dims=None):
+        """Shift the elements along ``dims`` by ``shifts``, wrapping around (over the flattened tensor if no dims)."""
+        shifts = shape_arg(shifts if isinstance(shifts, (tuple, list)) else (shifts,), "roll(): argument 'shifts'")
+        if dims is None:
+            if len(shifts) != 1:
+                raise RuntimeError(f"roll: shifts {shifts} need dims of the same length, got dims=None")
+            return self.flatten().roll(shifts, 0).reshape(self.shape)
+        dims = dims if isinstance(dims, (tuple, list)) else (dims,)
+        if len(shifts) != len(dims):
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
+        if self._data.ndim == 0:
+            raise IndexError(f"Dimension specified as {dims[0]} but tensor has no dimensions")
+        axes = tuple(dim_index(d, self._data.ndim) for d in dims)
+        return apply(scan.Roll, self, shifts=shifts, axes=axes)
+
+    def repeat(self, *sizes):
+        """Tile the tensor ``sizes[i]`` times along dim i (leading sizes add new dims), as ``numpy.tile``."""
+        sizes = shape_arg(sizes, "repeat(): argument 'repeats'")
+        if len(sizes) < self._data.ndim:
+            raise RuntimeError(
+                "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor "
+                f"(repeats {sizes}, shape {tuple(self.shape)})"
+            )
+        if builtins.min(sizes, default=0) < 0:
+            raise RuntimeError(f"repeat: repeats can not be negative, got {sizes}")
+        shape = (1,) * (len(sizes) - self._data.ndim) + tuple(self._data.shape)
+        # each dim n becomes (1, n), expanded to (r, n): the copies lie one after another, then merged
+        spread = self.reshape(*(k for n in shape for k in (1, n)))
+        tiled = spread.expand(*(k for r, n in zip(sizes, shape) for k in (r, n)))
+        return tiled.reshape(*(r * n for r, n in zip(sizes, shape)))
+
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None):
+        """Each element ``repeats`` times in a row along ``dim`` (over the flattened tensor if dim is None)."""
+        x, axis = (self.flatten(), 0) if dim is None else (self, dim_index(dim, self._data.ndim))
+        if x._data.ndim == 0:
+            x = x.reshape(1)
+        n = x._data.shape[axis]
+        if isinstance(repeats, Tensor):  # the output's size depends on the counts: read them on the host
+            counts = repeat_counts(repeats, n)
+        else:
+            counts = operator_index(repeats, "repeat_interleave(): argument 'repeats'")
+            if counts < 0:
+                raise RuntimeError(f"repeat_interleave: repeats can not be negative, got {repeats}")
+        positions = numpy.repeat(numpy.arange(n, dtype=numpy.int64), counts)
+        if output_size is not None and output_size != len(positions):
+            raise RuntimeError(f"repeat_interleave: output_size={output_size} but the repeats give {len(positions)}")
+        return x.index_select(axis, Tensor(positions, device=self.device))
+
+    def _index_arg(self, what: str, index) -> Tensor:
+        if not isinstance(index, Tensor):
+            raise TypeError(f"{what}(): argument 'index' must be Tensor, not {type(index).__name__}")
+        same_device(what, self, index)
+        if index._data.dtype != numpy.int64:
+            raise RuntimeError(f"{what}(): Expected dtype int64 for index, got {index.dtype}")
+        return index
+
+    def _along(self, what: str, dim, index: Tensor) -> tuple:
+        """The advanced index that picks ``self[..., index[i], ...]`` at every position i of ``index`` along dim
+        (its other coordinates are i's own), after PyTorch's checks on ``index``'s rank, sizes and values."""
+        ndim = builtins.max(self._data.ndim, 1)
+        axis = dim_index(dim, self._data.ndim)
+        if builtins.max(index._data.ndim, 1) != ndim:
+            raise RuntimeError(f"{what}(): Index tensor must have the same number of dimensions as input tensor")
+        shape = tuple(self._data.shape) or (1,)
+        index_shape = tuple(index._data.shape) or (1,)
+        for d, (n, limit) in enumerate(zip(index_shape, shape)):
+            if d != axis and n > limit:
+                raise RuntimeError(
+                    f"{what}(): Size does not match at dimension {d} expected index {list(index.shape)} to be "
+                    f"smaller than self {list(self.shape)} apart from dimension {axis}"
+                )
+        size = shape[axis]
+        outside = (index._data < 0) | (index._data >= size)  # PyTorch's gather raises a RuntimeError here
+        backend.check(outside.any(), lambda: RuntimeError(
+            f"{what}(): index {index._data[outside].ravel()[0].item()} is out of bounds for dimension {axis} with "
+            f"size {size}"
+        ))  # fmt: skip
+        xp = self._xp
+        grid = list(xp.ix_(*(xp.arange(n) for n in index_shape)))
+        grid[axis] = index._data.reshape(index_shape)
+        return tuple(grid)
+
+    def gather(self, dim, index, *, sparse_grad: bool = False):
+        """``out[i][j] = self[index[i][j]][j]`` for dim 0 (likewise for any dim): values picked along ``dim``."""
+        grid = self._along("gather", dim, self._index_arg("gather", index))
+        x = self.reshape(1) if self._data.ndim == 0 else self
+        return x[grid].reshape(index.shape)
+
+    def take_along_dim(self, indices, dim=None):
+        """``gather`` with ``indices`` broadcast against ``self`` outside ``dim`` (over the flattened tensor if dim
+        is None)."""
+        indices = self._index_arg("take_along_dim", indices)
+        if dim is None:
+            return self.flatten().gather(0, indices.flatten())
+        if indices._data.ndim != self._data.ndim:
+            raise RuntimeError("torch.take_along_dim(): input and indices should have the same number of dimensions")
+        if self._data.ndim == 0:
+            raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+        axis = dim_index(dim, self._data.ndim)
+        outer = numpy.broadcast_shapes(*(tuple(1 if d == axis else n for d, n in enumerate(s))
+                                         for s in (self._data.shape, indices._data.shape)))  # fmt: skip
+        own = [outer[:axis] + (n,) + outer[axis + 1 :] for n in (self._data.shape[axis], indices._data.shape[axis])]
+        wide = Tensor._wrap(self._xp.broadcast_to(indices._data, own[1]), self.device)
+        return self.expand(own[0]).gather(axis, wide)
+
+    def index_select(self, dim, index):
+        """The slices ``index[0], index[1], ...`` of ``dim``, in that order (repeats allowed)."""
+        if not isinstance(index, Tensor):
+            raise TypeError(f"index_select(): argument 'index' must be Tensor, not {type(index).__name__}")
+        if index._data.dtype.kind not in "iu" or index._data.ndim > 1:
+            raise IndexError(
+                f"index_select(): Index is supposed to be a vector of integers, got {index.dtype} of shape "
+                f"{tuple(index.shape)}"
+            )
+        axis = dim_index(dim, self._data.ndim)
+        if self._data.ndim == 0 and index._data.size != 1:
+            raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got {index._data.size}")
+        x = self.reshape(1) if self._data.ndim == 0 else self
+        size = x._data.shape[axis]
+        movement.check_range(self._xp, index._data, -size, size, lambda bad: (
+            f"index_select(): index {bad} is out of bounds for dimension {axis} with size {size}"
+        ))  # fmt: skip
+        picked = x[(slice(None),) * axis + (index._data.reshape(-1),)]
+        return picked.reshape(()) if self._data.ndim == 0 else picked
+
+    def scatter_add(self, dim, index, src):
+        """A copy of ``self`` with ``src[i][j]`` added at ``[index[i][j]][j]`` for dim 0 (repeated positions add
+        up): the adjoint of ``gather``."""
+        index = self._index_arg("scatter_add", index)
+        grid = self._along("scatter_add", dim, index)
+        return self + self._scattered("scatter_add", grid, index, src, accumulate=True)
+
+    def scatter(self, dim, index, src=None, value=None, *, reduce=None):
+        """A copy of ``self`` with ``src[i][j]`` (or the number ``value``) written at ``[index[i][j]][j]`` for dim 0.
+        ``reduce="add"`` adds instead of writing (``scatter_add``)."""
+        if src is not None and not isinstance(src, Tensor):
+            src, value = None, src  # scatter(dim, index, 2.5): the value passed in src's place
+        if (src is None) == (value is None):
+            raise TypeError("scatter(): give exactly one of src (a tensor) and value (a number)")
+        index = self._index_arg("scatter", index)
+        if reduce is not None and reduce != "add":
+            raise RuntimeError(f"scatter(): reduce={reduce!r} is not supported here (reduce='add' is)")
+        if src is None:
+            src = Tensor._wrap(self._xp.full(index._data.shape, value, dtype=self._data.dtype), self.device)
+        if reduce == "add":
+            return self.scatter_add(dim, index, src)
+        grid = self._along("scatter", dim, index)
+        written = self._scattered("scatter", grid, index, src, accumulate=False)
+        mask = self._xp.zeros(self._data.shape or (1,), dtype=bool)
+        mask[grid] = True
+        return apply(movement.Where, mask.reshape(self._data.shape), written, self)
+
+    def _scattered(self, what: str, grid, index: Tensor, src, accumulate: bool) -> Tensor:
+        """zeros of self's shape with src's leading block (index's shape) put at ``grid``."""
+        if not isinstance(src, Tensor):
+            raise TypeError(f"{what}(): argument 'src' must be Tensor, not {type(src).__name__}")
+        if src._data.dtype != self._data.dtype:
+            raise RuntimeError(f"{what}(): Expected self.dtype to be equal to src.dtype ({self.dtype} and {src.dtype})")
+        if builtins.max(src._data.ndim, 1) != builtins.max(self._data.ndim, 1) or any(
+            n > m for n, m in zip(index._data.shape, src._data.shape)
+        ):
+            raise RuntimeError(
+                f"{what}(): Expected index {list(index.shape)} to be smaller than src {list(src.shape)} in every "
+                "dimension, with as many dimensions"
+            )
+        block = src.reshape(1) if src._data.ndim == 0 else src
+        block = block[tuple(slice(0, n) for n in (index._data.shape or (1,)))]
+        out = apply(movement.ScatterAdd, block, shape=self._data.shape or (1,), index=grid, accumulate=accumulate)
+        return out.reshape(self.shape)
+
+    def _sort_order(self, axis: int, descending: bool):
+        """Indices that sort along ``axis``, stable (equal values keep their order), NaN as the largest value."""
+        xp = self._xp
+        if not descending:
+            return xp.argsort(self._data, axis=axis, kind="stable").astype(numpy.int64)
+        # descending and still stable: sort the reversed array ascending, reverse the result, map positions back
+        n = self._data.shape[axis]
+        backwards = xp.argsort(xp.flip(self._data, axis=axis), axis=axis, kind="stable")
+        return (n - 1 - xp.flip(backwards, axis=axis)).astype(numpy.int64)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        """``(values, indices)`` sorted along ``dim``; always stable here (``stable=`` is accepted for PyTorch)."""
+        axis = dim_index(dim, self._data.ndim)
+        if self._data.ndim == 0:
+            return MaxResult((apply(movement.Alias, self), Tensor._wrap(self._xp.zeros((), numpy.int64), self.device)))
+        indices = Tensor._wrap(self._sort_order(axis, descending), self.device)
+        return MaxResult((self.gather(axis, indices), indices))
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        axis = dim_index(dim, self._data.ndim)
+        if self._data.ndim == 0:
+            return Tensor._wrap(self._xp.zeros((), numpy.int64), self.device)
+        return Tensor._wrap(self._sort_order(axis, descending), self.device)
+
+    def _scan(self, op, dim, dtype):
+        axis = dim_index(dim, self._data.ndim)
+        if dtype is None and self._data.dtype.kind in "biu":  # PyTorch sums and multiplies integers in int64
+            dtype = dtypes.int64
+        x = self if dtype is None else self.to(dtype)
+        if x._data.ndim == 0:
+            return apply(op, x.reshape(1), axis=0).reshape(())
+        return apply(op, x, axis=axis)
+
+    def cumsum(self, dim, *, dtype=None):
+        return self._scan(scan.Cumsum, dim, dtype)
+
+    def cumprod(self, dim, *, dtype=None):
+        return self._scan(scan.Cumprod, dim, dtype)
+
+    def logsumexp(self, dim, keepdim: bool = False):
+        """log Σ exp(x) over ``dim``, computed as m + log Σ exp(x - m) with m the maximum, so nothing overflows."""
+        x = as_float(self)
+        if x._data.ndim == 0:
+            return x.clone()
+        if x._data.size == 0:  # log of an empty sum: -inf (as PyTorch), still in the graph for x's (empty) gradient
+            return x.sum(dim, keepdim=keepdim) * 0 + float("-inf")
+        high = x.amax(dim, keepdim=True).detach()
+        high = high.masked_fill(~high.isfinite(), 0.0)  # all -inf (or an inf): shift by 0 instead of by inf
+        out = (x - high).exp().sum(dim, keepdim=True).log() + high
+        return out if keepdim else out.squeeze(dim)
+
+    def log2(self):
+        return self.log() * (1 / math.log(2))  # log₂ x = ln x / ln 2
+
+    def log10(self):
+        return self.log() * (1 / math.log(10))  # log₁₀ x = ln x / ln 10
+
+    def bincount(self, weights=None, minlength: int = 0):
+        """How often each value 0, 1, ... occurs in this 1-d non-negative integer tensor (summing ``weights``)."""
+        if self._data.ndim != 1 or self._data.dtype.kind not in "iu":
+            raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs, got {self.dtype} "
+                               f"of shape {tuple(self.shape)}")  # fmt: skip
+        if self._data.size and self._data.min().item() < 0:
+            raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+        if minlength < 0:
+            raise RuntimeError(f"minlength should be >= 0, got {minlength}")
+        if weights is None or self._data.size == 0:  # as PyTorch: no values, no weights read, int64 zeros
+            return Tensor._wrap(self._xp.bincount(self._data, minlength=minlength).astype(numpy.int64), self.device)
+        counts = self._xp.bincount(self._data, weights._data, minlength)  # summed in float64
+        dtype = weights._data.dtype if weights._data.dtype.kind == "f" else numpy.float64
+        return Tensor._wrap(counts.astype(dtype), self.device)
+
+    def histc(self, bins: int = 100, min: float = 0, max: float = 0):  # noqa: A002
+        """Counts in ``bins`` equal bins over [min, max] (the data's own range when both are 0); values outside
+        are ignored. Not differentiable, as PyTorch's."""
+        if self._data.dtype.kind != "f":
+            raise RuntimeError(f"histc: expected a floating point tensor, got {self.dtype}")
+        if bins <= 0:
+            raise RuntimeError(f"torch.histc(): bins must be > 0, but got {bins}")
+        low, high = float(min), float(max)
+        if low == high and self._data.size:
+            low, high = self._data.min().item(), self._data.max().item()
+        if low == high:  # as PyTorch: a range of width 0 becomes [low - 1, high + 1]
+            low, high = low - 1, high + 1
+        if low > high:
+            raise RuntimeError(f"torch.histc(): max must be larger than min, got min={min}, max={max}")
+        counts, _ = self._xp.histogram(self._data, bins=bins, range=(low, high))
+        return Tensor._wrap(counts.astype(self._data.dtype), self.device)
+
+    def histogram(self, bins, *, range=None, weight=None, density: bool = False):  # noqa: A002
+        """``(hist, bin_edges)``: ``bins`` equal bins (or the given edges, a 1-d tensor) over ``range``."""
+        if self._data.dtype.kind != "f":
+            raise RuntimeError(f"torch.histogram: input tensor and bins tensors should have the same dtype, "
+                               f"got {self.dtype}")  # fmt: skip
+        edges = bins._data if isinstance(bins, Tensor) else int(bins)
+        w = None if weight is None else weight._data
+        hist, edges = self._xp.histogram(self._data, bins=edges, range=range, weights=w, density=density)
+        dtype = self._data.dtype
+        return HistogramResult((Tensor._wrap(hist.astype(dtype), self.device),
+                                Tensor._wrap(edges.astype(dtype), self.device)))  # fmt: skip
 
     # -- dtype and device ----------------------------------------------------------------------------------
     def to(self, *args, **kwargs):
@@ -950,6 +1326,37 @@ def parse_to_args(args, kwargs):
         else:
             dev = a
     return dev, dtype
+
+
+class HistogramResult(tuple):
+    """``(hist, bin_edges)`` with names, as ``torch.histogram`` returns."""
+
+    hist = property(lambda self: self[0])
+    bin_edges = property(lambda self: self[1])
+
+
+def operator_index(value, what: str) -> int:
+    """``value`` as an int (a 0-d integer tensor too); a float or a string is a TypeError naming ``what``."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be int or Tensor, not {type(value).__name__}") from None
+
+
+def repeat_counts(repeats: Tensor, n: int) -> numpy.ndarray:
+    """repeat_interleave's tensor of counts as one count per element: a single count is used for all ``n``."""
+    if repeats._data.dtype.kind not in "iu" or repeats._data.ndim > 1:
+        raise RuntimeError(f"repeat_interleave: repeats must be a 0-d or 1-d integer tensor, got {repeats.dtype} of "
+                           f"shape {tuple(repeats.shape)}")  # fmt: skip
+    counts = host(repeats._data).reshape(-1)
+    if counts.size == 1:
+        counts = numpy.full(n, counts[0], dtype=numpy.int64)
+    if counts.size != n:
+        raise RuntimeError(f"repeats must have the same size as input along dim, but got repeats.size(0) = "
+                           f"{counts.size} and input.size(0) = {n}")  # fmt: skip
+    if counts.size and counts.min() < 0:
+        raise RuntimeError("repeat_interleave: repeats can not be negative")
+    return counts
 
 
 graph.use_tensor_type(Tensor)  # the graph layer makes ops' results as Tensors

@@ -68,4 +68,16 @@ class set_grad_enabled(_GradMode):  # noqa: N801
         return self
 
 
-inference_mode = no_grad
+class inference_mode(_GradMode):  # noqa: N801
+    """PyTorch's inference mode, which here is ``no_grad`` (no tensor is marked as made in it):
+    ``inference_mode(False)`` turns recording back on inside one, and it decorates with or without parentheses."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # @inference_mode, without parentheses: mode is the decorated function
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True):
+        if not isinstance(mode, bool):
+            raise TypeError(f"inference_mode(): argument 'mode' must be bool, not {type(mode).__name__}")
+        self.enabled = not mode

@@ -3,7 +3,7 @@ the ``_ctx`` of its outputs. The op object is both the context of its backward a
 (``op.inputs`` are its parents).
 
 This layer knows Tensors only by their fields (``_data device requires_grad grad _ctx _output_index _version
-_hooks _retains_grad``); ``tensor.py`` plugs its class in with ``use_tensor_type`` when it is imported, so the
+_hooks _retains_grad _readers``); ``tensor.py`` plugs its class in with ``use_tensor_type`` when it is imported, so the
 graph makes Tensors without importing the layer built on top of it.
 """
 
@@ -16,6 +16,7 @@ import weakref
 import numpy
 
 from .. import backend, kernels
+from . import autocast
 from .grad_mode import is_grad_enabled
 
 _tensor_type: list = [None]  # [Tensor], set by tensor.py
@@ -39,9 +40,28 @@ def new_tensor(array, device):
 
 def apply(op_class, *args, **params):
     """Run ``op_class`` on ``args`` (Tensors and Python values) and record it if any input requires grad."""
+    if autocast.active and op_class in autocast.TABLE:  # inside torch.autocast: the op may run in another dtype
+        return _autocast_apply(op_class, args, params)
     if forward_observers:
         return _observed_apply(op_class, args, params)
     return _apply(op_class, args, params)
+
+
+def _autocast_apply(op_class, args, params):
+    """``op_class`` in the precision autocast's table gives it on its inputs' device (``autograd/autocast.py``)."""
+    Tensor = _tensor_type[0]
+    device_type = next((a.device.type for a in args if isinstance(a, Tensor)), "cpu")
+    precision = autocast.wants(op_class, device_type)
+    run = _observed_apply if forward_observers else _apply
+    if precision is None:
+        return run(op_class, args, params)
+    low_dtype = autocast.active[device_type]
+    cast = autocast.cast_inputs(args, precision, low_dtype, apply, Tensor)
+    out = run(op_class, tuple(cast), params)
+    rounded = any(a is not b for a, b in zip(args, cast))
+    if precision == autocast.LOW_PRECISION and low_dtype == "bfloat16" and rounded:
+        out = apply(autocast.RoundToBFloat16, out)  # a bfloat16 GEMM writes bfloat16: round what it wrote
+    return out
 
 
 def _apply(op_class, args, params):
@@ -82,7 +102,18 @@ def _apply(op_class, args, params):
         ctx.output_meta = tuple((t._data.shape, t._data.dtype) for t in wrapped)
         ctx.saved_versions = _versions_of_saved(ctx, args, wrapped, Tensor)
         ctx.released = False
+        _remember_readers(ctx, args, Tensor)
     return tuple(wrapped) if isinstance(result, tuple) else wrapped[0]
+
+
+def _remember_readers(ctx, args, Tensor) -> None:
+    """Each input made by another op (not a leaf) keeps a weak reference to this op, which reads it: an indexed
+    write into that tensor later (``Tensor.__setitem__`` in the graph) re-points these ops at its old value."""
+    for a in args:
+        if isinstance(a, Tensor) and a._ctx is not None:
+            if a._readers is None:
+                a._readers = []
+            a._readers.append(weakref.ref(ctx))
 
 
 def _as_0d_array(ctx, scalar):

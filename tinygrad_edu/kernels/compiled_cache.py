@@ -19,11 +19,9 @@ FINGERPRINT = FOLDER / "__pycache__" / "kernel-sources.sha256"
 
 
 def fingerprint() -> str:
-    """One hash of every CPU kernel file's source (the CUDA kernels are not cached on disk), and of the dropout
-    hash that the dropout kernel inlines from ``ops/counter_hash.py``."""
+    """One hash of every CPU kernel file's source (the CUDA kernels are not cached on disk)."""
     digest = hashlib.sha256()
-    inlined = [p for p in (FOLDER.parent / "ops" / "counter_hash.py",) if p.exists()]
-    for path in [*sorted(FOLDER.glob("*.py")), *inlined]:
+    for path in sorted(FOLDER.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 

@@ -3,7 +3,7 @@
 u(seed, i) = the top 24 bits of splitmix64(seed + (i + 1)·γ), γ = 0x9E3779B97F4A7C15 (the golden ratio in 64
 bits); splitmix64's finalizer is z ← (z ⊕ z≫30)·0xBF58476D1CE4E5B9, z ← (z ⊕ z≫27)·0x94D049BB133111EB,
 z ← z ⊕ z≫31, all modulo 2⁶⁴. An element is kept when u ≥ t, t = round(p·2²⁴), so P(keep) = 1 - t/2²⁴ = 1 - p
-to within 3e-8. Nothing sequential: any implementation (this NumPy one, or a compiled one) computes the same
+to within 3e-8. Nothing sequential: any implementation (this NumPy one, or a loop in another language) computes the same
 bits for the same seed, element by element, in any order and on any number of threads; one seed per call comes
 from the device's seeded generator.
 """

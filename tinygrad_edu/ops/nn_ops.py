@@ -258,20 +258,31 @@ class Embedding(Op):
 
 
 class Dropout(Op):
-    """y = x·m/(1-p), m[i] = [u(seed, i) ≥ p] (ops/counter_hash.py): dx = grad·m/(1-p), the same mask
+    """y = x·m/(1-p), m[i] = 1 with probability 1-p, else 0: dx = grad·m/(1-p), the same mask
 
-    One seed per call from the device's seeded generator; the mask is a hash of (seed, position), so any
-    implementation draws the same mask from the same seed, element by element, in any order."""
+    On the CPU the mask is PyTorch's, from the generator's stream: m[i] = [u[i] < 1-p], u[i] float64 uniforms
+    (what ``bernoulli_(1 - p)`` draws in PyTorch's F.dropout); 1/(1-p) is computed in x's dtype, as PyTorch's
+    ``noise.div_(1 - p)``. On cuda the mask is a hash of (one key drawn from the generator, position)
+    (ops/counter_hash.py), so that any implementation draws the same mask for the same key, in any order."""
 
     @staticmethod
     def forward(ctx, x, *, p, generator):
-        seed = backend.draw_seed(generator)
-        ctx.scale = x.dtype.type(1 / (1 - p)) if p < 1 else x.dtype.type(0)
-        keep = counter_hash.keep_mask(ctx.xp, seed, x.shape, p)
+        one = x.dtype.type(1)
+        ctx.scale = one / x.dtype.type(1 - p) if p < 1 else x.dtype.type(0)
+        keep = Dropout.mask(ctx.xp, x.shape, p, generator)
         out = x * keep
         out *= ctx.scale
         ctx.save_for_backward(keep)  # a bool mask: a quarter of the memory of a float32 one
         return out
+
+    @staticmethod
+    def mask(xp, shape, p, generator):
+        """The keep mask (bool) of ``shape``: nothing is drawn when p is 1, as in PyTorch."""
+        if p >= 1:
+            return xp.zeros(shape, dtype=bool)
+        if isinstance(generator, backend.CountingGenerator):
+            return counter_hash.keep_mask(xp, generator.next_key(), shape, p)
+        return generator.bernoulli_scalar(shape, 1 - p)
 
     @staticmethod
     def backward(ctx, grad):

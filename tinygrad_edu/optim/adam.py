@@ -13,9 +13,13 @@ from .optimizer import Optimizer, check_implementation_options, check_non_negati
 class Adam(Optimizer):
     """m ← β₁m + (1-β₁)g, v ← β₂v + (1-β₂)g², p ← p - lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε).
 
-    ``weight_decay`` here is L2 regularisation, added to the gradient (g ← g + wd·p); AdamW decouples it."""
+    ``weight_decay`` here is L2 regularisation, added to the gradient (g ← g + wd·p); AdamW (or
+    ``decoupled_weight_decay=True``) decouples it. ``amsgrad=True`` divides by the running maximum of v instead
+    of v; ``maximize=True`` climbs: g ← -g first. ``foreach``, ``fused``, ``capturable`` and ``differentiable``
+    as PyTorch's: see ``check_implementation_options``. The fused path (``fused.py``) does plain Adam and AdamW;
+    a group with ``amsgrad`` or ``maximize`` takes the reference chain below."""
 
-    decoupled = False
+    decoupled = False  # decoupled_weight_decay's default; AdamW turns it on
 
     def __init__(
         self,
@@ -33,11 +37,11 @@ class Adam(Optimizer):
         fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ):
-        check_implementation_options(
-            type(self).__name__, foreach=foreach, maximize=maximize, capturable=capturable,
-            differentiable=differentiable, fused=fused, decoupled_weight_decay=decoupled_weight_decay,
-        )  # fmt: skip
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
+        check_implementation_options(fused=fused, foreach=foreach, differentiable=differentiable)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
+        defaults.update(foreach=foreach, capturable=capturable, differentiable=differentiable, fused=fused)
+        defaults["decoupled_weight_decay"] = decoupled_weight_decay or self.decoupled
+        super().__init__(params, defaults)
         self._flat_groups: dict = {}  # id(group) -> its flat buffers (fused.adam_group_)
 
     def check_hyperparameters(self, group: dict) -> None:
@@ -58,16 +62,17 @@ class Adam(Optimizer):
             if self._flat_step(group):
                 continue
             lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            decoupled = group["decoupled_weight_decay"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = p.grad
+                grad = -p.grad if group["maximize"] else p.grad
                 state = self._state_of(p, group)
                 state["step"] += 1
                 t = state["step"]
-                if _fused_step(p, grad, state, group, self.decoupled):
+                if _fused_step(p, grad, state, group):
                     continue
-                if wd and self.decoupled:
+                if wd and decoupled:
                     p.mul_(1 - lr * wd)  # AdamW: shrink the weights, apart from the gradient
                 elif wd:
                     grad = grad.add(p, alpha=wd)
@@ -97,7 +102,7 @@ class Adam(Optimizer):
         has a gradient and all have taken the same number of steps (and the kernel applies); False, nothing
         done, otherwise, and the per-parameter loop runs."""
         params = group["params"]
-        if group["amsgrad"] or any(p.grad is None for p in params):
+        if group["amsgrad"] or group["maximize"] or any(p.grad is None for p in params):
             return False
         states = [self._state_of(p, group) for p in params]
         if len({s["step"] for s in states}) != 1:
@@ -106,7 +111,7 @@ class Adam(Optimizer):
         beta1, beta2 = group["betas"]
         done = fused.adam_group_(
             params, states, self._flat_groups, id(group), lr=group["lr"], beta1=beta1, beta2=beta2,
-            eps=group["eps"], weight_decay=group["weight_decay"], decoupled=self.decoupled, t=t,
+            eps=group["eps"], weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"], t=t,
         )  # fmt: skip
         if done:
             for s in states:
@@ -114,14 +119,15 @@ class Adam(Optimizer):
         return done
 
 
-def _fused_step(p, grad, state, group, decoupled) -> bool:
+def _fused_step(p, grad, state, group) -> bool:
     """The same update in one compiled pass, where it applies (``fused.adam_``); False where it does not."""
-    if group["amsgrad"]:
+    if group["amsgrad"] or group["maximize"]:
         return False
     beta1, beta2 = group["betas"]
     return fused.adam_(
         p, grad, state["exp_avg"], state["exp_avg_sq"], lr=group["lr"], beta1=beta1, beta2=beta2,
-        eps=group["eps"], weight_decay=group["weight_decay"], decoupled=decoupled, step=state["step"],
+        eps=group["eps"], weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
+        step=state["step"],
     )  # fmt: skip
 
 

@@ -130,14 +130,21 @@ def check_non_negative(name: str, value) -> None:
         raise ValueError(f"Invalid {name}: {value!r}")
 
 
-def check_implementation_options(what: str, **options) -> None:
-    """PyTorch's switches between implementations of one update (``foreach``, ``fused``, ``capturable`` ...) are
-    accepted at the values that mean what runs here; any other names something this engine does not have."""
-    usual = {"foreach": (None, False), "fused": (None, False), "maximize": (False,), "capturable": (False,)}
-    usual.update(differentiable=(False,), decoupled_weight_decay=(False,))
-    for name, value in options.items():
-        if value not in usual[name]:
-            raise NotImplementedError(
-                f"{what}: {name}={value!r} is not supported by tinygrad_edu (it accepts {name}="
-                f"{' or '.join(map(repr, usual[name]))}, which is what it does)"
-            )
+def check_implementation_options(fused, foreach, differentiable) -> None:
+    """PyTorch's switches between implementations of one update, checked as PyTorch checks them.
+
+    ``foreach`` and ``fused`` choose among PyTorch's kernels (a loop per tensor, multi-tensor launches, one fused
+    kernel); ``capturable`` keeps the step count on the GPU for CUDA graphs. None changes the arithmetic, and here
+    the engine picks its own fused path where a kernel applies (``fused.py``), so any value is accepted and stored
+    in the group as PyTorch stores it. ``differentiable=True`` would record the update in the autograd graph (for
+    learning an optimizer); updates here run under ``no_grad()``, so it is refused rather than ignored."""
+    if fused:
+        if differentiable:
+            raise RuntimeError("`fused` does not support `differentiable`")
+        if foreach:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    if differentiable:
+        raise NotImplementedError(
+            "differentiable=True is not supported by tinygrad_edu: its optimizers update under no_grad(); to "
+            "differentiate through an update, write it with Tensor ops (p - lr * g) outside no_grad()"
+        )

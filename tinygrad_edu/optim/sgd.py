@@ -8,7 +8,9 @@ from .optimizer import Optimizer, check_implementation_options, check_non_negati
 
 class SGD(Optimizer):
     """p ← p - lr·d, where d = g + wd·p, or with momentum μ: buf ← μ·buf + (1-dampening)·d, d ← buf
-    (Nesterov: d ← d + μ·buf)."""
+    (Nesterov: d ← d + μ·buf). ``maximize=True`` climbs instead: g ← -g before all of this.
+
+    ``foreach``, ``fused`` and ``differentiable`` as PyTorch's: see ``check_implementation_options``."""
 
     def __init__(
         self,
@@ -24,12 +26,10 @@ class SGD(Optimizer):
         differentiable: bool = False,
         fused: bool | None = None,
     ):
-        check_implementation_options(
-            "SGD", maximize=maximize, foreach=foreach, differentiable=differentiable, fused=fused
-        )
-        super().__init__(
-            params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
-        )
+        check_implementation_options(fused=fused, foreach=foreach, differentiable=differentiable)
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+        defaults.update(maximize=maximize, foreach=foreach, differentiable=differentiable, fused=fused)
+        super().__init__(params, defaults)
 
     def check_hyperparameters(self, group: dict) -> None:
         check_non_negative("learning rate", group["lr"])
@@ -45,7 +45,7 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                d = p.grad
+                d = -p.grad if group["maximize"] else p.grad
                 if wd:
                     d = d.add(p, alpha=wd)
                 if momentum:
