@@ -376,6 +376,10 @@ def _split_size(draw, shape):
     return (sizes,), {"dim": dim}
 
 
+def _one_dim(draw, shape):
+    return (), {"dim": draw(dim_of(len(shape)))}
+
+
 def _chunks(draw, shape):
     dim = draw(dim_of(len(shape)))
     return (draw(st.integers(1, shape[dim] + 1)),), {"dim": dim}
@@ -1207,6 +1211,8 @@ REGISTRY: tuple[OpInfo, ...] = (
     OpInfo("clone", method("clone"), _UNARY_FLOATS, ("Tensor.clone",), numpy_ref=np.copy, **_ZERO),
     OpInfo("split", method("split"), one_tensor(min_dims=1, params=_split_size), ("Tensor.split",),
            {"torch.split": None}, **_ZERO),
+    OpInfo("unbind", method("unbind"), one_tensor(min_dims=1, params=_one_dim), ("Tensor.unbind",),
+           {"torch.unbind": None}, **_ZERO),
     OpInfo("chunk", method("chunk"), one_tensor(min_dims=1, params=_chunks), ("Tensor.chunk",),
            {"torch.chunk": None}, **_ZERO),
     OpInfo("getitem", lambda m, x, index: x[index], index_sample(), ("Tensor.__getitem__",),

@@ -46,6 +46,7 @@ NOT_OPS = {
         "a setting (test_autocast)",
     ),
     "torch.compile": "returns the model unchanged: it runs eagerly here (test_names_audit)",
+    "Tensor.pin_memory": "memory placement for GPU transfers, no math (test_names_audit)",
     # leaving the engine: Python values and arrays
     **dict.fromkeys(
         ["Tensor.item", "Tensor.tolist", "Tensor.numpy", "Tensor.__float__", "Tensor.__int__", "Tensor.__bool__"],

@@ -184,6 +184,11 @@ def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
     return input.norm(p, dim, keepdim, dtype)
 
 
+def unbind(input, dim=0):
+    """``torch.unbind``: the slices of ``input`` along ``dim``, each without that dim."""
+    return input.unbind(dim)
+
+
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     """``t.repeat_interleave(repeats, dim)``; with only a tensor of counts, each index i repeated counts[i] times."""
     if repeats is None:  # torch.repeat_interleave(counts)

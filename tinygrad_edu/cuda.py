@@ -26,6 +26,23 @@ def device_count() -> int:
     return 1 if is_available() else 0
 
 
+def set_device(device) -> None:
+    """Choose the GPU of this process. One GPU per process here (under ``mpiexec`` each rank has its own), so
+    only device 0 is accepted."""
+    index = getattr(device, "index", device)
+    if isinstance(index, str):
+        index = int(index.split(":")[1]) if ":" in index else 0
+    if not is_available():
+        raise RuntimeError("set_device: no CUDA device here (tinygrad_edu.cuda.is_available() is False)")
+    if index not in (None, 0):
+        raise ValueError(f"set_device({device!r}): one GPU per process here, cuda:0; run one process per GPU")
+
+
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """False: there are no bfloat16 tensors here (autocast rounds products to bfloat16 and keeps float32)."""
+    return False
+
+
 def manual_seed(seed: int) -> None:
     """Seed the CUDA generator (the counter-based one of ``backend.CountingGenerator``); without a GPU, nothing."""
     if is_available():

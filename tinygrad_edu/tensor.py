@@ -900,6 +900,28 @@ class Tensor:
             start += size
         return tuple(pieces)
 
+    def unbind(self, dim: int = 0):
+        """The slices along ``dim``, each without that dim: ``split(1, dim)``, squeezed."""
+        if self._data.ndim == 0:
+            raise IndexError("Dimension specified as 0 but tensor has no dimensions")
+        axis = dim_index(dim, self._data.ndim)
+        return tuple(piece.squeeze(axis) for piece in self.split(1, axis))
+
+    def pin_memory(self, device=None):
+        """A copy in page-locked host memory, which a GPU copies from faster: it needs CuPy and a GPU (as
+        PyTorch's needs an accelerator)."""
+        from . import cuda
+
+        if self.device.type != "cpu":
+            raise RuntimeError(f"cannot pin '{self.device}' memory: only CPU memory can be pinned")
+        if not cuda.is_available() or cuda.is_simulated():
+            raise RuntimeError("Cannot access accelerator device when none is available.")
+        import cupyx  # noqa: PLC0415 - only where a GPU is
+
+        pinned = cupyx.empty_pinned(self._data.shape, self._data.dtype)
+        pinned[...] = self._data
+        return Tensor._wrap(pinned, self.device)
+
     def chunk(self, chunks: int, dim: int = 0):
         if not isinstance(chunks, (int, numpy.integer)) or chunks <= 0:
             raise RuntimeError(f"chunk expects chunks to be an int greater than 0, got: {chunks!r}")
