@@ -599,6 +599,7 @@ def _one_call_per_fast_path():
     rows = np.array([1, 1, 0, 4])
     return {
         "gelu.GeluKernel": lambda: F.gelu(leaf(4, 5)),
+        "power.WholePower": lambda: leaf(4, 5) ** 3,
         "layer_norm.LayerNormKernel": lambda: F.layer_norm(leaf(4, 6), (6,), leaf(6), leaf(6)),
         "softmax.SoftmaxKernel": lambda: F.softmax(leaf(2, 3, 5), dim=-1),
         "cross_entropy.CrossEntropyKernel": lambda: F.cross_entropy(leaf(5, 7), tg.tensor([0, 6, 2, -100, 3])),
@@ -655,3 +656,27 @@ def test_ops_know_nothing_of_the_kernels():
     mentions = [f"{p.name}:{i}" for p in ops.glob("*.py") for i, line in enumerate(p.read_text().splitlines(), 1)
                 if about_fast_paths.search(line)]  # fmt: skip
     assert mentions == []
+
+
+def test_whole_powers_by_multiplication_equal_numpys_pow_and_the_reference_gradient():
+    """x ** n for every whole n in [-16, 16], with the special values (±0, ±inf, nan) and negative bases, and the
+    gradient of a float64 x ** 3 against the reference op's."""
+    from tinygrad_edu.kernels.power import whole_power
+
+    a = np.array([-1.5, -0.7, 0.0, -0.0, 2.0, np.nan, np.inf, -np.inf])
+    for n in range(-16, 17):
+        with np.errstate(all="ignore"):
+            expected, got = a ** float(n), whole_power(a, n)
+        np.testing.assert_allclose(got, expected, rtol=1e-14, err_msg=f"n = {n}")
+        assert np.array_equal(np.signbit(got), np.signbit(expected)), n
+    x = np.random.default_rng(4).standard_normal((3, 5))
+    grads, kinds = [], []
+    for context in (contextlib.nullcontext(), kernels.reference()):
+        t = tg.tensor(x, requires_grad=True)
+        with context:
+            cube = t**3
+            (cube * 2.0 + t**-2).sum().backward()
+        kinds.append(type(cube._ctx).__name__)
+        grads.append(t.grad.numpy())
+    assert kinds == ["WholePower", "Pow"]
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)

@@ -175,6 +175,15 @@ def some_rows(inputs, params) -> bool:
     return inputs[0].size > 0
 
 
+def whole_exponent(inputs, params) -> bool:
+    """an array to the power of a whole number between -16 and 16 (a scalar)"""
+    base, exponent = inputs
+    if getattr(base, "ndim", 0) == 0 or getattr(exponent, "ndim", 0) != 0:
+        return False
+    value = float(exponent)
+    return value.is_integer() and abs(value) <= 16
+
+
 def rows_added_up(inputs, params) -> bool:
     """accumulate=True into rows picked by one non-empty integer array (embedding's backward)"""
     index = params["index"]
@@ -187,6 +196,7 @@ ANY_FLOAT = ("float16", "float32", "float64")
 # The table, one row per fast path; an op's rows are tried in this order. ``fmt: skip`` keeps a row on one line.
 TABLE = (
     FastPath(elementwise.Gelu, "gelu.GeluKernel", CPU_AND_CUDA, exact_form),
+    FastPath(elementwise.Pow, "power.WholePower", ("numpy",), whole_exponent, ANY_FLOAT),
     FastPath(nn_ops.LayerNorm, "layer_norm.LayerNormKernel", CPU_AND_CUDA, not_empty),
     FastPath(nn_ops.Softmax, "softmax.SoftmaxKernel", CPU_AND_CUDA, last_axis),
     FastPath(nn_ops.CrossEntropy, "cross_entropy.CrossEntropyKernel", CPU_AND_CUDA, not_empty),

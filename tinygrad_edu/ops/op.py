@@ -64,4 +64,6 @@ class Op:
 
     @property
     def name(self) -> str:
-        return type(self).__name__
+        """The op's name in errors, drawings and profiles; an implementation of another op (a subclass that says
+        so with ``reference``) is named as the op it implements."""
+        return getattr(type(self), "reference", type(self)).__name__

@@ -1,0 +1,63 @@
+"""x ** n for a whole number n by multiplications, as PyTorch computes x**2 and x**3.
+
+NumPy's float power calls the C library's ``pow`` for every element, and that takes a slow path for a negative
+base: ``x ** 3.0`` on the (32, 64, 192) float32 activations of a GELU written out by hand (``0.5 * x * (1 +
+tanh(c * (x + 0.044715 * torch.pow(x, 3.0))))``, as public GPTs write it) is hundreds of times slower than
+``x * x * x`` (figures: ``benchmarks/NOTES.md`` §15). So a whole-number exponent between -16 and 16 is
+computed here by repeated squaring: x³ = x·x·x, x⁴ = (x²)², x⁻² = 1/(x·x). The product rounds once per
+multiplication where ``pow`` rounds once in all, so the last bit may differ from NumPy's (PyTorch's CPU ``pow``
+multiplies the same way for 2 and 3).
+
+The reference is ``ops/elementwise.py``'s ``Pow``: this saves what it saves, and its backward is the
+reference's with the same multiplications for aⁿ⁻¹.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops.broadcasting import unbroadcast
+from ..ops.elementwise import Pow
+
+LARGEST = 16
+
+
+def whole_power(x, n: int):
+    """x ** n for an int n, |n| ≤ 16, by repeated squaring (a negative n: the reciprocal of x ** -n)."""
+    if n < 0:
+        return 1 / whole_power(x, -n)
+    if n == 0:
+        return np.ones_like(x)  # x ** 0 is 1 everywhere, nan and inf included, as NumPy's and PyTorch's
+    result, square = None, x
+    while True:
+        if n & 1:
+            result = square if result is None else result * square
+        n >>= 1
+        if not n:
+            return result if result is not x else x.copy()
+        square = square * square
+
+
+class WholePower(Pow):
+    """Pow with a whole-number exponent between -16 and 16, by multiplications."""
+
+    reference = Pow
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = whole_power(a, int(b))
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        xp = ctx.xp
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad_b = None
+        if need_a:
+            slope = b * whole_power(a, int(b) - 1)
+            grad_a = unbroadcast(xp.where((a == 0) & (b == 0), 0.0, grad * slope), a.shape)
+        if need_b:
+            grad_b = unbroadcast(grad * xp.where((a == 0) & (b >= 0), 0.0, out * xp.log(a)), ())
+        return grad_a, grad_b
