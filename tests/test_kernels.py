@@ -646,13 +646,13 @@ def test_the_table_prints_one_line_per_fast_path():
 
 
 def test_ops_know_nothing_of_the_kernels():
-    """``ops/`` is the reference math alone: no import of, and no word about, a fast path. (A convolution's
-    kernel, its filter, is another sense of the word: the singular is allowed.)"""
+    """``ops/`` is the reference math alone: no import of, and no word about, a fast path (a convolution's
+    kernel is called its filter there, so that the word keeps one sense)."""
     import re
     from pathlib import Path
 
     ops = Path(kernels.__file__).resolve().parent.parent / "ops"
-    about_fast_paths = re.compile(r"kernels|numba|fast path|compiled", re.IGNORECASE)
+    about_fast_paths = re.compile(r"kernel|numba|fast path|compiled", re.IGNORECASE)
     mentions = [f"{p.name}:{i}" for p in ops.glob("*.py") for i, line in enumerate(p.read_text().splitlines(), 1)
                 if about_fast_paths.search(line)]  # fmt: skip
     assert mentions == []

@@ -35,8 +35,11 @@ import contextlib
 import dataclasses
 import functools
 import importlib
+import numbers
 import os
 from collections.abc import Callable
+
+import numpy as np
 
 from ..ops import elementwise, movement, nn_ops
 
@@ -176,9 +179,9 @@ def some_rows(inputs, params) -> bool:
 
 
 def whole_exponent(inputs, params) -> bool:
-    """an array to the power of a whole number between -16 and 16 (a scalar)"""
+    """an array to the power of a number (not a tensor) that is whole, between -16 and 16"""
     base, exponent = inputs
-    if getattr(base, "ndim", 0) == 0 or getattr(exponent, "ndim", 0) != 0:
+    if getattr(base, "ndim", 0) == 0 or not isinstance(exponent, (numbers.Real, np.generic)):
         return False
     value = float(exponent)
     return value.is_integer() and abs(value) <= 16

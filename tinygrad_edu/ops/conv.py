@@ -1,6 +1,6 @@
 """Convolution (PyTorch's ``conv1d`` and ``conv2d``, which are cross-correlations) as one op, forward over backward.
 
-The plain way to write it: cut every window the kernel slides over out of the zero-padded input
+The plain way to write it: cut every window the filter slides over out of the zero-padded input
 (``as_strided``: a view, no copy), lay the windows out as rows of a matrix ("im2col"), and take one matrix
 product with the filters (the weight, one per output channel). Backward is the same bookkeeping read backwards:
 the weight's gradient is one more matrix product, and the input's gradient spreads each window's gradient back
@@ -28,17 +28,17 @@ class Convolution(Op):
     def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, groups):
         xp = ctx.xp
         n, spatial = x.shape[0], len(stride)
-        kernel = weight.shape[2:]
+        filter_shape = weight.shape[2:]
         padded = xp.pad(x, ((0, 0), (0, 0), *padding))
         positions = tuple(
-            (size - d * (k - 1) - 1) // s + 1 for size, k, d, s in zip(padded.shape[2:], kernel, dilation, stride)
+            (size - d * (k - 1) - 1) // s + 1 for size, k, d, s in zip(padded.shape[2:], filter_shape, dilation, stride)
         )
-        # every window as a view of the padded input, no copy: window p, kernel element k sits at p·s + k·d
+        # every window as a view of the padded input, no copy: window p, filter element k sits at p·s + k·d
         # along each spatial axis, so those two axes step stride·(the axis's step) and dilation·(its step)
         steps = padded.strides[2:]
         windows = xp.lib.stride_tricks.as_strided(
             padded,
-            (*padded.shape[:2], *positions, *kernel),
+            (*padded.shape[:2], *positions, *filter_shape),
             (
                 *padded.strides[:2],
                 *(s * step for s, step in zip(stride, steps)),
@@ -74,15 +74,15 @@ class Convolution(Op):
             grad_w = (grad_rows.swapaxes(1, 2) @ columns).reshape(weight_shape)
         grad_x = None
         if need_x:
-            kernel = weight.shape[2:]
+            filter_shape = weight.shape[2:]
             c_group = weight.shape[1]
             grad_columns = grad_rows @ group_filters(weight, groups)  # (G, N·P, C_g·K)
-            grad_columns = grad_columns.reshape(groups, n, *positions, c_group, *kernel)
+            grad_columns = grad_columns.reshape(groups, n, *positions, c_group, *filter_shape)
             order = (1, 0, 2 + spatial, *range(2, 2 + spatial), *range(3 + spatial, 3 + 2 * spatial))
-            grad_windows = grad_columns.transpose(order).reshape(n, groups * c_group, *positions, *kernel)
-            # col2im: each kernel offset read a strided slice of the padded input; hand its gradient back there
+            grad_windows = grad_columns.transpose(order).reshape(n, groups * c_group, *positions, *filter_shape)
+            # col2im: each filter offset read a strided slice of the padded input; hand its gradient back there
             grad_padded = xp.zeros(padded_shape, dtype=grad.dtype)
-            for offset in itertools.product(*(range(k) for k in kernel)):
+            for offset in itertools.product(*(range(k) for k in filter_shape)):
                 where = tuple(
                     slice(k * d, k * d + s * (p - 1) + 1, s) for k, d, s, p in zip(offset, dilation, stride, positions)
                 )
@@ -94,19 +94,19 @@ class Convolution(Op):
     @staticmethod
     def composite(x, weight, bias=None, *, stride, padding, dilation, groups):
         """The same sum from Tensor matmuls (backward reads the forward's windows, so higher-order gradients
-        differentiate this): for each kernel offset, the input positions it reads are picked by a 0/1 matrix
+        differentiate this): for each filter offset, the input positions it reads are picked by a 0/1 matrix
         per spatial axis (which also does the zero padding), then contracted with that offset's weights."""
         n, c_out, spatial = x.shape[0], weight.shape[0], len(stride)
         c_group, o_group = weight.shape[1], c_out // groups
-        kernel = weight.shape[2:]
+        filter_shape = weight.shape[2:]
         lengths = x.shape[2:]
         positions = tuple(
             (length + before + after - d * (k - 1) - 1) // s + 1
-            for length, (before, after), d, k, s in zip(lengths, padding, dilation, kernel, stride)
+            for length, (before, after), d, k, s in zip(lengths, padding, dilation, filter_shape, stride)
         )
         n_positions = math.prod(positions)
         out = None
-        for offset in itertools.product(*(range(k) for k in kernel)):
+        for offset in itertools.product(*(range(k) for k in filter_shape)):
             picked = x
             for axis in range(spatial):  # bring the axis last, contract it with its picking matrix, put it back
                 before, length = padding[axis][0], lengths[axis]
@@ -129,11 +129,11 @@ def as_columns(windows, groups):
     """(N, C, *P, *K) windows -> (G, N·P, C_g·K): one row per window position, one matrix per group."""
     n, channels = windows.shape[:2]
     spatial = (windows.ndim - 2) // 2
-    positions, kernel = windows.shape[2 : 2 + spatial], windows.shape[2 + spatial :]
+    positions, filter_shape = windows.shape[2 : 2 + spatial], windows.shape[2 + spatial :]
     c_group = channels // groups
-    grouped = windows.reshape(n, groups, c_group, *positions, *kernel)
+    grouped = windows.reshape(n, groups, c_group, *positions, *filter_shape)
     order = (1, 0, *range(3, 3 + spatial), 2, *range(3 + spatial, 3 + 2 * spatial))
-    return grouped.transpose(order).reshape(groups, n * math.prod(positions), c_group * math.prod(kernel))
+    return grouped.transpose(order).reshape(groups, n * math.prod(positions), c_group * math.prod(filter_shape))
 
 
 def group_filters(weight, groups):
