@@ -1,11 +1,12 @@
 """``python -m benchmarks WHAT [options]``: tinygrad_edu beside PyTorch.
 
 WHAT is one of ``ops``, ``train``, ``scaling``, ``profile``, ``peak``, ``generate``, ``kernels``, ``distributed``,
-``recipe``, ``gpu-check`` or ``all`` (peak, ops, train, scaling, profile, generate, kernels, in that order;
-``distributed`` launches MPI ranks, ``recipe`` trains for minutes and ``gpu-check`` needs a GPU, so they run only
-by name). Each writes ``<name>.json`` (every sample summary, the machine, versions, date, commit and the exact
-command), ``<name>.md`` (a table with the ratio ours / PyTorch in every row) and ``<name>.png`` under ``--out``
-(default ``benchmarks/results``). Without PyTorch everything runs, minus the PyTorch columns.
+``recipe``, ``gpu-check``, ``op-table`` or ``all`` (peak, ops, train, scaling, profile, generate, kernels, in that
+order; ``distributed`` launches MPI ranks, ``recipe`` trains for minutes, ``gpu-check`` needs a GPU and ``op-table``
+times every registry op for most of an hour, so they run only by name). Each writes ``<name>.json`` (every sample
+summary, the machine, versions, date, commit and the exact command), ``<name>.md`` (a table with the ratio ours /
+PyTorch in every row) and ``<name>.png`` under ``--out`` (default ``benchmarks/results``). Without PyTorch
+everything runs, minus the PyTorch columns.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 from . import common
 
 COMMANDS = (
-    "ops", "train", "scaling", "profile", "peak", "generate", "kernels", "recipe", "distributed", "gpu-check", "all"
+    "ops", "train", "scaling", "profile", "peak", "generate", "kernels", "recipe", "distributed", "gpu-check",
+    "op-table", "attention", "compiled", "all"
 )  # fmt: skip
 ALL_ORDER = ("peak", "ops", "train", "scaling", "profile", "generate", "kernels")
 
@@ -37,10 +39,15 @@ def _parser() -> argparse.ArgumentParser:
             "generate tokens/s of generation, with and without the key/value cache\n"
             "kernels  the compiled kernels vs the reference ops vs PyTorch: compile time, BLAS threads, ops, steps\n"
             "recipe   `gpt train --preset baby` whole, beside the same recipe in PyTorch (wall time, final loss)\n"
+            "op-table every op of tests/op_registry.py at three sizes, each argument kind, forward and backward;\n"
+            "         --ops 'pow*,softmax' times only those entries (into op_table_subset.*)\n"
             "distributed  training steps on 1 and 2 MPI ranks (compute / allreduce / update), an allreduce sweep,\n"
             "         the lecture preset on 8 and 32 GPUs on paper\n"
             "gpu-check  what a GPU machine runs (tests, benchmarks, 300 lecture steps) into --out; --device cpu\n"
             "         --quick rehearses it on the CPU\n"
+            "compiled training steps eager vs tinygrad_edu.compile vs PyTorch eager and torch.compile; by name only\n"
+            "attention  FlashAttention vs PyTorch's SDPA and the naive op (T = 64..2048), peak memory of a\n"
+            "         training step at block 1024/2048, the steps with attention=fused; by name only\n"
             "all      all of the above, one after the other"
         ),
     )
@@ -64,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         help="threads for NumPy's BLAS and PyTorch alike (default: the BLAS's own setting)",
     )
     parser.add_argument("--no-memory", action="store_true", help="scaling: skip the peak-memory processes")
+    parser.add_argument("--ops", default=None, help="op-table: comma-separated entry names or patterns (fnmatch)")
     return parser
 
 
@@ -98,11 +106,18 @@ def _run(args, torch, threads: int) -> int:
     else:
         print(f"threads: NumPy BLAS {threads} ({args.machine['numpy_blas_threads_source']}), PyTorch {threads}")
 
-    from . import distributed, generate, gpu_check, kernels, ops, peak, profile, recipe, scaling, train
+    from . import distributed, generate, gpu_check, kernels, op_table, ops, peak, profile, recipe, scaling, train
 
     modules = {"peak": peak, "ops": ops, "train": train, "scaling": scaling, "profile": profile, "generate": generate}
     modules["kernels"], modules["gpu-check"], modules["distributed"] = kernels, gpu_check, distributed
     modules["recipe"] = recipe
+    modules["op-table"] = op_table
+    from . import attention
+
+    modules["attention"] = attention
+    from . import compiled
+
+    modules["compiled"] = compiled
     todo = ALL_ORDER if args.what == "all" else (args.what,)
     status = 0
     for what in todo:

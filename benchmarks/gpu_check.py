@@ -4,7 +4,9 @@ GPU time here is short and rare, so the first run on a GPU must work the first t
 its own process with its own time limit (about 8 minutes in all on a GPU), and writes every log to DIR:
 
 1. the test suite on the GPU (``tests``, the cuda device on CuPy, the CUDA kernels on the GPU);
-2. the op and training-step benchmarks of our ``cuda`` device beside PyTorch eager on the same GPU;
+2. the op, training-step and attention (FlashAttention beside PyTorch's SDPA) benchmarks of our ``cuda`` device
+   beside PyTorch eager on the same GPU, and the
+   compiled steps (``benchmarks compiled``: ``tinygrad_edu.compile`` beside eager and ``torch.compile``);
 3. the lecture preset for 300 steps (``gpt train --preset lecture --device cuda``), logging losses and tokens/s;
 
 then ``summary.md``: the machine (GPU, driver, CuPy, numba-cuda), each step's status, time and last lines.
@@ -26,7 +28,7 @@ import time
 from pathlib import Path
 
 # (name, seconds allowed on a GPU, seconds allowed in the quick CPU run)
-STEPS = (("tests", 240, 300), ("benchmarks", 120, 240), ("lecture", 150, 120))
+STEPS = (("tests", 240, 300), ("benchmarks", 180, 300), ("compiled", 90, 120), ("lecture", 150, 120))
 
 
 def run(args, torch) -> int:
@@ -58,8 +60,14 @@ def _command(name: str, out: Path, quick: bool, device: str) -> list[str]:
     if name == "benchmarks":
         bench = [py, "-m", "benchmarks", "ops", "--device", "cuda", "--out", str(out / "benchmarks")]
         train = [py, "-m", "benchmarks", "train", "--device", "cuda", "--out", str(out / "benchmarks")]
+        # FlashAttention (kernels/cuda/flash_attention.py) beside PyTorch's SDPA; memory is the train table's
+        attention = [py, "-m", "benchmarks", "attention", "--device", "cuda", "--no-memory"]
+        attention += ["--out", str(out / "benchmarks")]
         extra = ["--quick"] if quick else ["--presets", "lecture"]
-        return ["bash", "-c", " && ".join(" ".join(c + extra) for c in (bench, train))]
+        return ["bash", "-c", " && ".join(" ".join(c + extra) for c in (bench, train, attention))]
+    if name == "compiled":  # tinygrad_edu.compile's replayed steps beside eager (unfused on cuda)
+        compiled = [py, "-m", "benchmarks", "compiled", "--device", "cuda", "--out", str(out / "benchmarks")]
+        return compiled + (["--quick"] if quick else ["--repeats", "5"])
     preset = ["--preset", "tiny", "--max-iters", "20", "--eval-interval", "10"] if quick else [
         "--preset", "lecture", "--max-iters", "300", "--eval-interval", "100", "--eval-iters", "20",
     ]  # fmt: skip

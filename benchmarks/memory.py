@@ -71,7 +71,8 @@ def measure(job: dict) -> dict:
     # Library warm-up, before the baseline: a tiny model's training steps make each library load what it loads
     # lazily on first use (PyTorch's optimizer machinery alone is ~75 MB of RSS) and start its thread pools.
     # That memory belongs to the library, not to training this model, so it is left out of both sides.
-    warm = make(models.QUICK_SETUP, device)
+    # (with the job's attention switch, so that a fused job's compiled attention is loaded before the baseline too)
+    warm = make(dict(models.QUICK_SETUP, attention=job["setup"].get("attention", "explicit")), device)
     for _ in range(2):
         warm()
     del warm

@@ -1,5 +1,6 @@
-"""The ``gpt`` command: ``prepare``, ``train``, ``sample``, ``attention``, ``explore``, ``quantize``, ``experiment``
-(also ``python -m gpt ...``), one argparse tree with ``--help`` on every command (see ``gpt/arguments.py``).
+"""The ``gpt`` command: ``prepare``, ``train``, ``sample``, ``attention``, ``explore``, ``quantize``, ``plot``,
+``sft``, ``chat``, ``experiment`` (also ``python -m gpt ...``), one argparse tree with ``--help`` on every command (see
+``gpt/arguments.py``).
 
 The benchmarks are a package of their own, above ``gpt``: ``python -m benchmarks``."""
 
@@ -10,8 +11,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import attention_maps, explore, files, quantize, signals
+from . import attention_maps, explore, files, loss_curves, quantize, signals
 from .arguments import ArgumentParser, add_flags, first_line, given_fields, integer, positive_float, positive_int, seed
+from .assistant import bot, recipe
 from .config import PRESETS, ConfigError, RunConfig, build_config, config_flags
 from .signals import TrainingStopped
 
@@ -22,6 +24,7 @@ EXPERIMENTS = {
     "modern": "gpt.experiments.modern",
     "lecture-ladder": "gpt.experiments.lecture_ladder",
     "calculator": "gpt.experiments.calculator",
+    "assistant": "gpt.experiments.assistant",
 }
 
 
@@ -111,6 +114,9 @@ def _parser() -> ArgumentParser:
     attention_maps.add_arguments(commands.add_parser("attention", help=attention_maps.DESCRIPTION))
     explore.add_arguments(commands.add_parser("explore", help=explore.DESCRIPTION))
     quantize.add_arguments(commands.add_parser("quantize", help="an int8 copy of a trained run (Q8_0-style)"))
+    loss_curves.add_arguments(commands.add_parser("plot", help=loss_curves.DESCRIPTION))
+    recipe.add_arguments(commands.add_parser("sft", help=recipe.DESCRIPTION, description=recipe.__doc__))
+    bot.add_arguments(commands.add_parser("chat", help=bot.DESCRIPTION, description=bot.__doc__))
 
     experiment = commands.add_parser("experiment", help="run a lecture exercise or the ablation study")
     names = experiment.add_subparsers(dest="experiment", required=True, metavar="NAME")
@@ -172,6 +178,12 @@ def _run(args, raw: list[str]) -> int:
         return explore.run(args)
     if args.command == "quantize":
         return quantize.run(args)
+    if args.command == "plot":
+        return loss_curves.run(args)
+    if args.command == "sft":
+        return recipe.run(args)
+    if args.command == "chat":
+        return bot.run(args)
     # gpt experiment NAME: the command line after NAME is recorded with the results
     return importlib.import_module(EXPERIMENTS[args.experiment]).run(args, raw[raw.index(args.experiment) + 1 :])
 

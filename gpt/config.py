@@ -64,6 +64,8 @@ class TrainConfig:
     device: str = setting("cpu", "'cpu' or 'cuda'")
     dtype: str = setting("float32", "'float32' or 'float64'")
     progress: bool = setting(True, "show a progress bar")
+    tensorboard: bool = setting(False, "also write TensorBoard event files to OUT_DIR/tensorboard (extra: tensorboard)")
+    compile: bool = setting(False, "trace each micro-step once and replay it fused (tinygrad_edu.compile)")
 
     def __post_init__(self):
         _check_types(self)
@@ -166,6 +168,8 @@ MODEL_DESCRIPTIONS = {
     "mlp": "'gelu' (an MLP), 'swiglu' (a gated MLP), or 'none' (no MLP sub-layer)",
     "single_head": "one head of size n_embd instead of n_head heads of size n_embd / n_head",
     "tie_weights": "the output projection reuses the token embedding matrix",
+    "attention": "'explicit' (scores, mask, softmax, as the lecture; attention maps) or 'fused' (one "
+    "scaled_dot_product_attention call: FlashAttention)",
 }
 
 

@@ -218,6 +218,28 @@ def render(data: dict) -> str:
     return template.replace("__TITLE__", title).replace("__DATA__", blob)
 
 
+class InlinePage:
+    """The explorer page shown inside a notebook's output: Jupyter (and Colab) call ``_repr_html_`` and get an
+    ``<iframe>`` whose ``srcdoc`` is the whole page, so it runs in its own document, as the file would, with no
+    server and no file written."""
+
+    def __init__(self, page: str, height: int = 900):
+        self.page, self.height = page, height
+
+    def _repr_html_(self) -> str:
+        return (
+            f'<iframe srcdoc="{html.escape(self.page, quote=True)}" '
+            f'style="width: 100%; height: {int(self.height)}px; border: 1px solid #ddd"></iframe>'
+        )
+
+
+def show(model: GPT, tokenizer, prompt: str, steps: int = 8, height: int = 900) -> InlinePage:
+    """The explorer for ``prompt`` as a notebook output: ``explore.show(model, tokenizer, "ROMEO:")`` as the last
+    line of a cell displays it inline."""
+    check_prompt(tokenizer, prompt)
+    return InlinePage(render(explore(model, tokenizer, prompt, steps)), height)
+
+
 # -- writing the page ------------------------------------------------------------------------------------------
 
 PAGE_KIND = "a page made by gpt explore"  # what files.describe calls a file carrying files.EXPLORE_MARK

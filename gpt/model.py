@@ -19,6 +19,7 @@ from tinygrad_edu.nn import functional as F
 
 POSITION_EMBEDDINGS = ("learned", "none", "rope")
 MLP_KINDS = ("gelu", "swiglu", "none")
+ATTENTION_KINDS = ("explicit", "fused")
 
 
 @dataclass
@@ -42,6 +43,9 @@ class GPTConfig:
     mlp: str = "gelu"  # "gelu" MLP | "swiglu" gated MLP | "none": no MLP sub-layer at all
     single_head: bool = False  # one head of size n_embd instead of n_head heads of size n_embd / n_head
     tie_weights: bool = True  # the output projection reuses the token embedding matrix
+    # "explicit": the lecture's scores, mask, softmax, weights @ v (what attention_maps reads); "fused": one
+    # F.scaled_dot_product_attention call (FlashAttention here, PyTorch's own SDPA when PyTorch runs this file)
+    attention: str = "explicit"
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -61,6 +65,8 @@ class GPTConfig:
             )
         if self.mlp not in MLP_KINDS:
             raise ValueError(f"GPTConfig.mlp must be one of {MLP_KINDS}, got {self.mlp!r}")
+        if self.attention not in ATTENTION_KINDS:
+            raise ValueError(f"GPTConfig.attention must be one of {ATTENTION_KINDS}, got {self.attention!r}")
         if self.position_embedding == "rope" and self.head_size % 2 != 0:
             raise ValueError(
                 f"GPTConfig: RoPE rotates pairs of dimensions, so head_size ({self.head_size}) must be even"
@@ -154,6 +160,8 @@ class CausalSelfAttention(nn.Module):
         self.n_head, self.n_embd, self.head_size = config.heads, config.n_embd, config.head_size
         self.scale = 1.0 / math.sqrt(self.head_size) if config.attention_scale else 1.0
         self.rope = config.position_embedding == "rope"
+        self.fused = config.attention == "fused"
+        self.dropout_p = config.dropout
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.attn_dropout = nn.Dropout(config.dropout)
@@ -184,6 +192,14 @@ class CausalSelfAttention(nn.Module):
                 k, v = torch.cat((cache.keys, k), dim=2), torch.cat((cache.values, v), dim=2)
             cache.keys, cache.values = k, v
 
+        if self.fused:  # the same function in one call, never materialising the (T, start+T) weights
+            # is_causal aligns the mask at the top left, right without a cache; with one, its rows are sliced
+            past = self.mask[start : start + T, : start + T] if start > 0 and T > 1 else None
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=past, dropout_p=self.dropout_p if self.training else 0.0,
+                is_causal=T > 1 and start == 0, scale=self.scale,
+            )  # fmt: skip
+            return self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(B, T, C)))
         if self.scale != 1.0:  # 1/√hs keeps the scores' variance near 1, so softmax does not saturate at init;
             q = q * self.scale  # applied to q, the same product, on hs/(start+T) as many numbers as the scores
         att = q @ k.transpose(-2, -1)  # (B, nh, T, start+T): how much each query position likes each key
@@ -357,12 +373,17 @@ class GPT(nn.Module):
             block.attn.attn_dropout.register_forward_pre_hook(lambda module, args: maps.append(args[0]))
             for block in self.blocks
         ]
+        fused = [block.attn.fused for block in self.blocks]  # attention="fused" never forms the weights:
+        for block in self.blocks:  # the explicit branch computes the same function, so it runs for the maps
+            block.attn.fused = False
         try:
             with torch.no_grad(), eval_mode(self):
                 self._trunk(idx)
         finally:
             for handle in handles:
                 handle.remove()
+            for block, was_fused in zip(self.blocks, fused):
+                block.attn.fused = was_fused
         return maps
 
     def new_cache(self) -> KVCache:

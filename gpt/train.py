@@ -12,6 +12,7 @@ and the gradients are averaged before clipping; rank 0 alone logs, prints and wr
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -30,6 +31,7 @@ from .data import CharTokenizer, Dataset, batch_from_offsets, load_dataset, prep
 from .model import GPT, GPTConfig, eval_mode
 from .run_folder import RunFolder, RunFolderError
 from .signals import StopSignals, TrainingStopped
+from .watching import Watchers
 
 
 @dataclass
@@ -184,6 +186,7 @@ def _train(run: RunConfig, resume: bool, allow_changes: bool, allow_unverified: 
         if done.iter >= job.cfg.max_iters:
             return job.already_complete(done)
     job.announce()
+    watch = Watchers(job.cfg, job.out_dir, is_main=world.is_main, resumed=done if resume else None, log=job.log)
     bar = _progress_bar(job.cfg, done.iter)
     start, t0 = done.iter, time.perf_counter()
     elapsed = lambda: done.elapsed_before + time.perf_counter() - t0  # noqa: E731 - the run's clock, resumes included
@@ -192,6 +195,7 @@ def _train(run: RunConfig, resume: bool, allow_changes: bool, allow_unverified: 
         lr = learning_rate(it, job.cfg)
         if (it % job.cfg.eval_interval == 0 or it == job.cfg.max_iters) and not (it == start and done.evaluated):
             job.evaluate_and_log(it, lr, done, elapsed(), time.perf_counter() - t0, bar)
+            watch.evaluated(it, done.train_loss, done.val_loss)  # loss.png, and TensorBoard's loss curves
             if job.cfg.checkpoint:
                 job.save(it, done, evaluated=True, elapsed=elapsed())
         if it == job.cfg.max_iters:
@@ -199,20 +203,23 @@ def _train(run: RunConfig, resume: bool, allow_changes: bool, allow_unverified: 
         loss = job.step(it, lr, done, bar)
         if it % job.cfg.log_interval == 0:
             train_loss = world.mean(loss.item())  # the one host sync per log interval (and, on N ranks, a sum)
+            rate = done.tokens / max(time.perf_counter() - t0, 1e-9)
+            watch.logged(it, train_loss, lr, done.grad_norm, rate)
             if bar is not None:
-                rate = done.tokens / max(time.perf_counter() - t0, 1e-9)
                 bar.set_postfix(loss=f"{train_loss:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
         if bar is not None:
             bar.update(1)
         if job.stop_requested(stop, it):  # SIGINT or SIGTERM: stop after this step, with a checkpoint
             if bar is not None:
                 bar.close()
+            watch.close()
             if job.cfg.checkpoint:
                 job.save(it + 1, done, evaluated=False, elapsed=elapsed())
             raise TrainingStopped(stop.signal_number, it + 1, job.ckpt_path if job.cfg.checkpoint else None)
 
     if bar is not None:
         bar.close()
+    watch.close()
     return TrainResult(
         job.model, job.dataset.tokenizer, job.cfg.max_iters, done.train_loss, done.val_loss, elapsed(),
         job.out_dir, skipped_steps=done.skipped,
@@ -232,6 +239,7 @@ class Progress:
     evaluated: bool = False  # whether the log already holds the evaluation of ``iter`` (a resumed run)
     tokens: int = 0
     skipped: int = 0
+    grad_norm: object = None  # the last step's gradient norm (a Tensor) when clipping computed it, else None
 
 
 @dataclass
@@ -252,6 +260,20 @@ class Job:
     @property
     def cfg(self) -> TrainConfig:
         return self.run.train
+
+    @functools.cached_property
+    def micro_step(self):
+        """Forward and backward of one micro-batch (its loss, detached): traced once and replayed fused with
+        ``--compile`` (``tinygrad_edu.compile``), eager otherwise."""
+        model, steps = self.model, self.cfg.gradient_accumulation_steps
+
+        def micro_step(x, y):
+            _, loss = model(x, y)
+            # the mean over micro-batches: each contributes 1/steps of the gradient of the full batch
+            (loss / steps).backward()
+            return loss.detach()
+
+        return torch.compile(micro_step) if self.cfg.compile else micro_step
 
     @property
     def model_cfg(self) -> GPTConfig:
@@ -325,12 +347,11 @@ class Job:
             group["lr"] = lr
         for _ in range(cfg.gradient_accumulation_steps):
             x, y = self.splits["train"].sample(self.batch_rng)
-            _, loss = self.model(x, y)
-            # the mean over micro-batches: each contributes 1/steps of the gradient of the full batch
-            (loss / cfg.gradient_accumulation_steps).backward()
+            loss = self.micro_step(x, y)
         self.average_gradients()  # the mean over ranks, before clipping: every rank then makes the same update
         params = self.model.parameters()
         watched = nn.utils.clip_grad_norm_(params, cfg.grad_clip) if cfg.grad_clip else loss.detach()
+        done.grad_norm = watched if cfg.grad_clip else None
         what = "gradient norm" if cfg.grad_clip else "loss"
         if cfg.on_nonfinite == "stop":
             # checked on the device: at once on the CPU; on a GPU at the next sync (the next log or evaluation,
@@ -510,7 +531,10 @@ def _append_log(out_dir: Path, row: dict) -> None:
 
 # Settings a resumed run may change without changing the run: how long it goes on, what it prints, where
 # its files are. Any other difference makes it another run.
-FREE_ON_RESUME = ("max_iters", "progress", "log_interval", "sample_chars", "out_dir", "data_dir", "checkpoint")
+FREE_ON_RESUME = (
+    "max_iters", "progress", "log_interval", "sample_chars", "out_dir", "data_dir", "checkpoint", "tensorboard",
+    "compile",  # the same arithmetic up to the fused kernels' rounding
+)  # fmt: skip
 
 
 def _changed_settings(header: dict, cfg: TrainConfig) -> list[str]:
@@ -564,7 +588,7 @@ def _truncate_log(path: Path, last_iter: int) -> None:
 def _progress_bar(cfg: TrainConfig, start: int):
     if not cfg.progress:
         return None
-    from tqdm import tqdm
+    from tqdm.auto import tqdm  # a notebook's widget in Jupyter (with ipywidgets), a text bar elsewhere
 
     return tqdm(total=cfg.max_iters, initial=start, unit="it", dynamic_ncols=True, mininterval=0.5)
 

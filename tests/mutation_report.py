@@ -36,6 +36,11 @@ def module_of(name: str) -> str:
     return re.sub(r"\.x[_ǁ].*", "", name)
 
 
+def folder_of(name: str) -> str:
+    """``tinygrad_edu.ops``, ``tinygrad_edu.autograd``, ``tinygrad_edu.kernels`` or ``tinygrad_edu.promotion``."""
+    return ".".join(module_of(name).split(".")[:2])
+
+
 def main() -> int:
     pairs = results()
     by_module = collections.defaultdict(collections.Counter)
@@ -53,6 +58,16 @@ def main() -> int:
     left = [n for n, s in pairs if s in ("survived", "no tests")]
     reasons = {f"tinygrad_edu.{name}": group for group, (_, names) in EQUIVALENT.items() for name in names}
     equivalent = [n for n in left if n in reasons]
+    print()
+    print("| folder | run | caught | equivalent (justified) | unexplained | killed or justified |")
+    print("|---|---|---|---|---|---|")
+    for folder in sorted({folder_of(n) for n, _ in pairs}):
+        mine = [(n, s) for n, s in pairs if folder_of(n) == folder and s != "not checked"]
+        caught = sum(1 for _, s in mine if s in ("killed", "timeout", "segfault", "suspicious"))
+        justified = sum(1 for n, _ in mine if n in equivalent)
+        unexplained = sum(1 for n, s in mine if s in ("survived", "no tests") and n not in reasons)
+        share = f"{100 * (caught + justified) / len(mine):.1f}%" if mine else "—"
+        print(f"| `{folder}` | {len(mine)} | {caught} | {justified} | {unexplained} | {share} |")
     run = sum(total[s] for s in STATUSES if s != "not checked")
     caught = total["killed"] + total["timeout"] + total["segfault"] + total["suspicious"]
     print(f"- **Raw score:** caught {caught:,} of {run:,} = **{100 * caught / run:.1f}%**.")

@@ -8,7 +8,8 @@ An entry (``OpInfo``) says
   the rest (dims, masks, indices, targets); the same call runs on both libraries;
 * which inputs to try: ``samples``, a hypothesis strategy of ``Sample`` whose shapes include broadcast pairs,
   0-d tensors and size-1 dims, and whose inputs come in every layout of ``INPUT_LAYOUTS`` (transposed and
-  strided leaves, permuted and sliced views inside the graph);
+  strided leaves, permuted and sliced views inside the graph), drawn with the public strategies of
+  ``tinygrad_edu.testing.strategies`` (through ``strategies.py``), so a user's ``check_op`` draws as the suite does;
 * its domain: the values the strategy draws keep away from singularities (log, sqrt of x <= 0, division by ~0)
   and from kinks and ties (relu, abs, clamp, max), where finite differences mean nothing;
 * what is known about it: differentiable or not, ``second_derivative_zero_almost_everywhere``, a composition
@@ -743,6 +744,12 @@ def _np_scatter(x, src, dim, index, add):
     return out
 
 
+def _np_scatter_multiply(x, src, dim, index):
+    out = x.copy()
+    np.multiply.at(out, _np_grid(index, dim), src[tuple(slice(0, n) for n in index.shape)])
+    return out
+
+
 @st.composite
 def index_select_sample(draw):
     shape = draw(shapes(min_dims=1, max_dims=3))
@@ -1368,6 +1375,9 @@ REGISTRY: tuple[OpInfo, ...] = (
            scatter_sample(with_src=False), ("Tensor.scatter",),
            numpy_ref=lambda x, dim, index: _np_scatter(x, np.full(index.shape, -1.5), dim, index, add=False),
            **_ZERO),
+    OpInfo("scatter.multiply", lambda m, x, src, dim, index: x.scatter(dim, index, src, reduce="multiply"),
+           scatter_sample(), ("Tensor.scatter",), differentiable=False,  # no gradient, as PyTorch's
+           numpy_ref=lambda x, src, dim, index: _np_scatter_multiply(x, src, dim, index)),
     OpInfo("index_select", method("index_select"), index_select_sample(), ("Tensor.index_select",),
            {"torch.index_select": None}, numpy_ref=lambda x, dim, index: np.take(x, index, axis=dim), **_ZERO),
     OpInfo("take_along_dim", method("take_along_dim"), take_along_dim_sample(), ("Tensor.take_along_dim",),

@@ -48,6 +48,6 @@ def test_the_conversation_is_trimmed_to_the_context_oldest_turns_first(tokenizer
     history = [("user", "Where is the gym?"), ("assistant", "Alder Gym."), ("user", "xyz"), ("assistant", "xyz")]
     wide = bot.fitted_prompt(history, "When is move in day?", tokenizer, 400)
     assert chat.parse(wide + chat.END)[:4] == history
-    narrow = bot.fitted_prompt(history, "When is move in day?", tokenizer, bot.REPLY_ROOM + 40)
+    narrow = bot.fitted_prompt(history, "When is move in day?", tokenizer, 60)  # room for 30 of prompt
     assert narrow.endswith(chat.prompt([], "When is move in day?")) and "Alder" not in narrow
     assert bot.unknown_characters(tokenizer, "Wh€n?") == ["€"]

@@ -267,10 +267,11 @@ def test_the_precision_is_handed_to_cupys_gemm(monkeypatch, restore_precision):
     assert calls == [(np.float32, 7), (np.float32, 6), (np.float32, 1)]
 
 
-def test_compile_returns_the_model_unchanged():
+def test_compile_wraps_the_model_and_disable_returns_it_unchanged():
     model = tg.nn.Linear(2, 2)
-    assert tg.compile(model) is model
-    assert tg.compile(mode="max-autotune")(model) is model
+    assert tg.compile(model)._orig_mod is model  # tinygrad_edu/compiler: tests/test_compile.py
+    assert tg.compile(mode="max-autotune")(model)._orig_mod is model
+    assert tg.compile(model, disable=True) is model
 
 
 def test_rounding_to_bfloat16_is_pytorchs_cast_at_ties_and_special_values(torch):

@@ -155,12 +155,13 @@ def test_gpu_check_rehearses_on_the_cpu_and_writes_its_summary(tmp_path, prepare
     monkeypatch.setenv("GPT_DATA_DIR", str(prepared_shakespeare[0]))
     status = main(["gpu-check", "--device", "cpu", "--quick", "--out", str(tmp_path)])
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert [s["step"] for s in summary["steps"]] == ["tests", "benchmarks", "lecture"]
+    assert [s["step"] for s in summary["steps"]] == ["tests", "benchmarks", "compiled", "lecture"]
     assert status == 0, [(s["step"], s["status"], s["tail"][-3:]) for s in summary["steps"]]
     assert summary["machine"]["simulated"] is True
     md = (tmp_path / "summary.md").read_text()
     assert "No GPU: a rehearsal on the CPU" in md and "| tests | ok |" in md
     assert (tmp_path / "lecture" / "log.jsonl").is_file() and (tmp_path / "benchmarks" / "ops-cuda.md").is_file()
+    assert (tmp_path / "benchmarks" / "compiled.md").is_file()
 
 
 def test_recipe_times_gpt_train_beside_its_pytorch_peer(tmp_path, prepared_shakespeare, monkeypatch):

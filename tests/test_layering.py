@@ -28,7 +28,8 @@ LAYERS = [
     ("autograd", ("autograd",)),
     ("tensor", ("tensor", "as_array", "indexing", "promotion", "printing", "factories", "fused", "flat_buffer")),
     ("nn and optim", ("nn", "optim", "amp", "utils")),
-    ("tools", ("viz", "examples", "serialization", "")),  # "": tinygrad_edu/__init__.py, which gathers the public API
+    ("compiler", ("compiler",)),  # traces what runs on all of the above; nothing below depends on it
+    ("tools", ("viz", "examples", "serialization", "testing", "")),  # "": the package __init__, the public API
 ]
 
 

@@ -1,8 +1,10 @@
 """Every public torch name that the Zero-to-Hero series' code calls, checked here against PyTorch.
 
-The names were read from micrograd's ``test/test_engine.py``, the makemore lecture notebooks (parts 1-5:
-bigrams, MLP, batch norm, backprop ninja, WaveNet) and ``makemore.py``, ng-video-lecture's ``bigram.py`` and
-``gpt.py``, and nanoGPT's ``model.py``, ``train.py`` and ``sample.py``. For each:
+The names were read from micrograd's ``test/test_engine.py`` and its lecture notebook's one torch cell, the
+stored makemore lecture notebooks (nn-zero-to-hero's ``lectures/makemore``, parts 1-5: bigrams, MLP, batch norm,
+backprop ninja, WaveNet), the ``torch.nn`` counterparts those lectures show beside their hand-written layers,
+``makemore.py``, ng-video-lecture's ``bigram.py`` and ``gpt.py``, and nanoGPT's ``model.py``, ``train.py`` and
+``sample.py``. For each:
 
 - a function or class whose signature both libraries expose to ``inspect``: the same parameter names in the same
   order (private ``_x`` parameters and ``*args``/``**kwargs`` aside), apart from the omissions listed with a reason;
@@ -26,16 +28,21 @@ import tinygrad_edu as tg
 
 MICROGRAD = ["torch.Tensor", "Tensor.double", "Tensor.relu", "Tensor.tanh", "Tensor.exp", "Tensor.item",
              "Tensor.backward", "Tensor.data", "Tensor.grad", "Tensor.requires_grad"]  # fmt: skip
-MAKEMORE_NOTEBOOKS = [
-    "torch.zeros", "torch.ones", "torch.tensor", "torch.int32", "torch.float32", "torch.Generator",
+MAKEMORE_NOTEBOOKS = [  # what the stored notebooks' code cells call (their layers are hand-written classes)
+    "torch.zeros", "torch.ones", "torch.tensor", "torch.int32", "torch.Generator", "torch.manual_seed",
     "torch.rand", "torch.randn", "torch.multinomial", "torch.randint", "torch.arange", "torch.linspace",
-    "torch.cat", "torch.unbind", "torch.tanh", "torch.no_grad", "torch.zeros_like", "torch.ones_like",
-    "torch.allclose", "torch.histogram", "torch.nn.functional.one_hot", "torch.nn.functional.cross_entropy",
-    "torch.nn.functional.softmax", "torch.nn.init.kaiming_normal_", "torch.nn.BatchNorm1d", "torch.nn.Linear",
-    "torch.nn.Embedding", "torch.nn.Flatten", "torch.nn.Sequential", "torch.nn.Tanh",
+    "torch.tanh", "torch.log", "torch.sqrt", "torch.all", "torch.allclose", "torch.no_grad", "torch.zeros_like",
+    "torch.ones_like", "torch.histogram", "torch.nn.functional.one_hot", "torch.nn.functional.cross_entropy",
+    "torch.nn.functional.softmax",
     "Tensor.float", "Tensor.sum", "Tensor.mean", "Tensor.std", "Tensor.var", "Tensor.max", "Tensor.log",
     "Tensor.log10", "Tensor.exp", "Tensor.pow", "Tensor.abs", "Tensor.view", "Tensor.shape", "Tensor.nelement",
-    "Tensor.retain_grad", "Tensor.T", "Tensor.tolist", "Tensor.squeeze", "Tensor.numel",
+    "Tensor.retain_grad", "Tensor.T", "Tensor.squeeze", "Tensor.item", "Tensor.data", "Tensor.grad",
+    "Tensor.requires_grad", "Tensor.backward", "Tensor.clone", "Tensor.detach", "Tensor.ndim", "Tensor.dtype",
+]  # fmt: skip
+MAKEMORE_LECTURES = [  # typed or shown in the lectures beside the notebooks: torch.nn's versions of their layers,
+    # the concatenation of part 2 before view(), the init of part 3, float32 as the default dtype
+    "torch.cat", "torch.unbind", "torch.float32", "torch.nn.init.kaiming_normal_", "torch.nn.BatchNorm1d",
+    "torch.nn.Linear", "torch.nn.Embedding", "torch.nn.Flatten", "torch.nn.Sequential", "torch.nn.Tanh",
 ]  # fmt: skip
 MAKEMORE_PY = [
     "torch.nn.Module", "torch.nn.LayerNorm", "torch.nn.ModuleDict", "torch.nn.ModuleList", "torch.nn.Parameter",
@@ -48,8 +55,13 @@ MAKEMORE_PY = [
     "Tensor.unsqueeze", "Tensor.expand",
 ]  # fmt: skip
 NG_VIDEO_LECTURE = [
-    "torch.cuda.is_available", "torch.nn.Dropout", "torch.nn.ReLU", "torch.optim.AdamW",
-    "torch.nn.functional.cross_entropy", "torch.multinomial", "torch.stack", "torch.randint",
+    "torch.cuda.is_available", "torch.manual_seed", "torch.tensor", "torch.long", "torch.randint", "torch.stack",
+    "torch.no_grad", "torch.zeros", "torch.ones", "torch.tril", "torch.cat", "torch.arange", "torch.multinomial",
+    "torch.optim.AdamW", "torch.nn.Module", "torch.nn.Linear", "torch.nn.Embedding", "torch.nn.LayerNorm",
+    "torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.Dropout", "torch.nn.ReLU",
+    "torch.nn.functional.cross_entropy", "torch.nn.functional.softmax",
+    "Tensor.to", "Tensor.view", "Tensor.transpose", "Tensor.masked_fill", "Tensor.mean", "Tensor.item",
+    "Tensor.tolist", "Tensor.numel", "Tensor.backward", "Tensor.shape",
 ]  # fmt: skip
 NANOGPT = [
     "torch.nn.functional.layer_norm", "torch.nn.functional.scaled_dot_product_attention", "torch.nn.GELU",
@@ -69,8 +81,6 @@ NOT_PROVIDED = {  # name -> a call that must raise NotImplementedError, and what
     "torch.distributed.destroy_process_group": (lambda m: m.distributed.destroy_process_group(), "mpiexec"),
     "torch.nn.parallel.DistributedDataParallel": (lambda m: _resolve(m, "torch.nn.parallel")
                                                   .DistributedDataParallel(m.nn.Linear(2, 2)), "mpiexec"),
-    "torch.utils.tensorboard.SummaryWriter": (lambda m: _resolve(m, "torch.utils.tensorboard")
-                                              .SummaryWriter("runs"), "tensorboardX"),
 }  # fmt: skip
 
 # parameters of PyTorch's signature that are not here, and why (PyTorch-only machinery or deprecated spellings)
@@ -84,7 +94,7 @@ OMITTED = {
     "torch.cuda.synchronize": {"device"},  # one GPU per process here: it waits for that one
 }  # fmt: skip
 
-ALL_NAMES = sorted({*MICROGRAD, *MAKEMORE_NOTEBOOKS, *MAKEMORE_PY, *NG_VIDEO_LECTURE, *NANOGPT})
+ALL_NAMES = sorted({*MICROGRAD, *MAKEMORE_NOTEBOOKS, *MAKEMORE_LECTURES, *MAKEMORE_PY, *NG_VIDEO_LECTURE, *NANOGPT})
 
 
 def _resolve(root, name: str):
@@ -148,6 +158,9 @@ SMOKE = {
     "torch.unbind": lambda m: m.unbind(_x(m), 1)[2],
     "torch.tril": lambda m: m.tril(m.ones(3, 3)),
     "torch.tanh": lambda m: m.tanh(_x(m)),
+    "torch.log": lambda m: m.log(_x(m).abs()),
+    "torch.sqrt": lambda m: m.sqrt(_x(m).abs() + 1e-5),
+    "torch.all": lambda m: m.all(_x(m) == _x(m)),
     "torch.sigmoid": lambda m: m.sigmoid(_x(m)),
     "torch.pow": lambda m: m.pow(_x(m), 3.0),
     "torch.allclose": lambda m: m.allclose(_x(m), _x(m) + 1e-9),
@@ -208,6 +221,8 @@ METHOD_SMOKE = {  # Tensor methods and attributes, on a float tensor as the lect
     "pin_memory": lambda t: _outcome(t.pin_memory),  # without a GPU, both refuse with PyTorch's message
     "copy_": lambda t: t.clone().copy_(t * 2),
     "grad": lambda t: t.grad, "requires_grad": lambda t: t.requires_grad,
+    "clone": lambda t: t.clone(), "detach": lambda t: t.detach(), "ndim": lambda t: t.ndim,
+    "dtype": lambda t: str(t.dtype).split(".")[-1],
 }  # fmt: skip
 
 

@@ -39,6 +39,7 @@ NOT_OPS = {
         "a query with a Python result (test_tensor_api)",
     ),
     "Tensor.data": "the same storage outside the graph, PyTorch's legacy .data (test_tensor_api)",
+    **dict.fromkeys(["Tensor.equal", "torch.equal"], "a whole-tensor comparison, a Python result (test_tensor_api)"),
     # files, settings and wrappers: no tensor op
     **dict.fromkeys(["torch.save", "torch.load"], "files in PyTorch's format (test_serialization)"),
     **dict.fromkeys(
@@ -118,6 +119,7 @@ NOT_OPS = {
             "torch.zeros",
             "torch.ones",
             "torch.empty",
+            "torch.empty_like",
             "torch.full",
             "torch.eye",
             "torch.arange",

@@ -394,3 +394,19 @@ def test_integers_mixed_with_arrays_index_as_in_pytorch(index, shape):
     expected = np.zeros_like(values)
     np.add.at(expected[basic], rest, 1.0)  # expected[basic] is a view (basic indexing), so this writes expected
     np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [([1.0, 2.0], [1.0, 2.0]), ([1.0, 2.0], [1.0, 3.0]), ([1.0], [1.0, 1.0]), ([float("nan")], [float("nan")])],
+)
+def test_equal_is_same_shape_and_same_values_as_in_pytorch(a, b):
+    real = pytest.importorskip("torch")
+    assert torch.equal(torch.tensor(a), torch.tensor(b)) == real.equal(real.tensor(a), real.tensor(b))
+    assert torch.tensor(a).equal(torch.tensor(b)) == real.tensor(a).equal(real.tensor(b))
+
+
+def test_equal_compares_values_across_dtypes_and_refuses_a_non_tensor():
+    assert torch.tensor([1, 2]).equal(torch.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match="must be Tensor"):
+        torch.tensor([1.0]).equal([1.0])

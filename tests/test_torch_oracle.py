@@ -119,7 +119,7 @@ NO_EMPTY_SAMPLES = {
     "reshape_as", "view_as", "expand", "expand_as", "getitem", "getitem.repeated", "masked_fill",
     "F.cross_entropy.spatial",
     # the strategies cannot draw these around a size-0 dim (an index into it, reflect/replicate padding of it)
-    "gather", "scatter", "scatter.value", "scatter_add", "F.pad.reflect", "F.pad.replicate",
+    "gather", "scatter", "scatter.value", "scatter.multiply", "scatter_add", "F.pad.reflect", "F.pad.replicate",
 }  # fmt: skip
 
 

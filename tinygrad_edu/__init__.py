@@ -14,7 +14,8 @@ from .random import Generator, get_rng_state, initial_seed, set_rng_state
 from . import backends  # torch.backends.cuda.matmul.allow_tf32 and the like
 from . import distributed  # torch.distributed: not provided, each name says what to use instead
 from . import utils  # torch.utils.data: datasets, samplers and the DataLoader
-from .backends import compile, get_float32_matmul_precision, set_float32_matmul_precision  # noqa: A004
+from .backends import get_float32_matmul_precision, set_float32_matmul_precision
+from .compiler import compile  # noqa: A004 - torch.compile's name
 from .dtypes import (
     bool,
     double,
@@ -40,6 +41,7 @@ from .factories import (
     concat,
     concatenate,
     empty,
+    empty_like,
     eye,
     from_numpy,
     full,
@@ -73,6 +75,7 @@ from .amp import autocast, bfloat16, is_autocast_enabled
 
 cpu = __import__("types").SimpleNamespace(amp=amp.cpu_amp)  # torch.cpu.amp.autocast
 cuda.amp = amp.cuda_amp  # torch.cuda.amp.autocast and GradScaler
+from . import testing  # noqa: E402 - torch.testing: assert_close, make_tensor; check_op loads hypothesis lazily
 from .serialization import load, save  # noqa: E402 - torch.save / torch.load, in PyTorch's file format
 
 __version__ = "0.1.0"
@@ -133,6 +136,7 @@ for _name in (
     "minimum",
     "square",
     "allclose",
+    "equal",
     "masked_fill",
     "all",
     "any",

@@ -128,16 +128,3 @@ class _MPS:
 cuda = _CudaBackend()
 cudnn = _CuDNN()
 mps = _MPS()
-
-
-def compile(  # noqa: A001 - PyTorch's name
-    model=None, *, fullgraph=False, dynamic=None, backend=None, mode=None, options=None, name=None, disable=False,
-    recompile_limit=None, isolate_recompiles=False, shapes_spec=None,
-):  # fmt: skip
-    """``torch.compile``: PyTorch traces the model and generates fused kernels; this engine runs every model
-    eagerly, op by op (its own fast paths are chosen at dispatch), so ``compile`` returns ``model`` unchanged, and
-    as a decorator (``@compile`` or ``@compile(mode=...)``) returns the function unchanged. The results are
-    those of the eager model, as PyTorch's compiled model's are up to rounding."""
-    if model is None:
-        return lambda fn: fn
-    return model

@@ -10,6 +10,7 @@ import operator
 import numpy
 
 from . import backend, dtypes, random
+from .autograd import graph
 from .autograd.graph import apply
 from .indexing import dim_index, size_arg
 from .ops import movement
@@ -88,6 +89,11 @@ def ones_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _like(ones, t, dtype, device, requires_grad)
 
 
+def empty_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``t``'s shape whose values are whatever the memory held: fill it before reading it."""
+    return _like(empty, t, dtype, device, requires_grad)
+
+
 def full_like(t, fill_value, dtype=None, device=None) -> Tensor:
     _check_tensor("full_like()", t)
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device)
@@ -154,10 +160,17 @@ seed = random.seed
 random.Generator._as_tensor = staticmethod(lambda array: Tensor._wrap(array, backend.CPU))  # get_state's tensor
 
 
+def _generator(what: str, generator, dev):
+    """The generator a draw uses; a compiler's trace hears of the draw, since a replay could not redraw it."""
+    if graph.effect_observers:
+        graph.note_effect(None, what)
+    return random.resolve(generator, dev)
+
+
 def _draw(what, draw, size, dtype, device, requires_grad, generator, default=dtypes.float32):
     """A new tensor of ``size`` filled by ``draw(generator, shape, np_dtype)`` on ``device``."""
     dev = backend.canonical(device)
-    gen = random.resolve(generator, dev)
+    gen = _generator(what, generator, dev)
     return _make(
         what, lambda xp, shape, np_dtype, _: draw(gen, shape, np_dtype), size, dtype, dev, requires_grad, default
     )
@@ -210,7 +223,7 @@ def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad: 
     """A random permutation of 0 .. n-1: on the CPU, PyTorch's shuffle of the same seed."""
     n = _count_arg("randperm", "n", n)
     dev = backend.canonical(device)
-    gen = random.resolve(generator, dev)
+    gen = _generator("randperm()", generator, dev)
     if dev.type == "cpu":
         perm = gen.permutation(n)
     else:  # CuPy's Generator has no permutation: the order that sorts n uniform draws is a uniform permutation
@@ -240,7 +253,7 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
 def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:
     """0/1 draws of input's shape and dtype: 1 with probability ``input`` (elementwise), or ``p`` when given."""
     _check_tensor("bernoulli()", input)
-    gen = random.resolve(generator, input.device)
+    gen = _generator("bernoulli()", generator, input.device)
     probs = input._data if p is None else p
     return Tensor._wrap(random.bernoulli(gen, probs, input._data.shape, input._data.dtype), input.device)
 
@@ -279,7 +292,7 @@ def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, *, g
         raise RuntimeError(
             f"multinomial: cannot draw {num_samples} samples without replacement from {categories} categories"
         )
-    gen = random.resolve(generator, dev)
+    gen = _generator("multinomial()", generator, dev)
     if dev.type == "cpu":
         samples = _multinomial_cpu(gen, weights, num_samples, replacement)
     else:

@@ -160,6 +160,8 @@ class Tensor:
     def _scalar(self, what: str):
         if self._data.size != 1:
             raise RuntimeError(f"{what} needs a tensor with one element, got shape {tuple(self.shape)}")
+        if graph.effect_observers:  # a compiler's trace ends at a value read into Python
+            graph.note_effect(self, what)
         return backend.to_host(self._data.reshape(())).item()
 
     def item(self):
@@ -194,6 +196,8 @@ class Tensor:
     __hash__ = object.__hash__  # identity: == is elementwise, as in PyTorch
 
     def tolist(self):
+        if graph.effect_observers:
+            graph.note_effect(self, "tolist()")
         return host(self._data).tolist()
 
     __array_priority__ = 1000  # numpy_scalar * tensor calls Tensor.__rmul__ rather than making an array of it
@@ -208,6 +212,8 @@ class Tensor:
     def numpy(self) -> numpy.ndarray:
         if self.requires_grad:
             raise RuntimeError("can't call numpy() on a tensor that requires grad: use tensor.detach().numpy()")
+        if graph.effect_observers:
+            graph.note_effect(self, "numpy()")
         if self.device.type != "cpu":
             raise TypeError(f"can't convert a {self.device} tensor to NumPy: copy it with .cpu() first")
         return self._data
@@ -222,6 +228,8 @@ class Tensor:
     def grad(self, value) -> None:
         if value is not None:
             check_assigned_grad(self, value)
+        elif graph.effect_observers:  # zero_grad(): a compiler's trace must know the next backward stores afresh
+            graph.note_effect(self, "grad = None")
         self._grad = value
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -291,6 +299,8 @@ class Tensor:
                 f"{what}: in-place write to a tensor that requires grad (shape {tuple(self.shape)}); "
                 "do it inside `with no_grad():`, or build a new tensor (where, masked_fill, cat)"
             )
+        if graph.effect_observers:  # a compiler's trace cannot replay a write that no op made
+            graph.note_effect(self, what)
         self._version += 1
 
     def __setitem__(self, index, value) -> None:
@@ -377,6 +387,8 @@ class Tensor:
     def bernoulli(self, p=None, *, generator=None) -> Tensor:
         """0/1 draws of this tensor's shape: 1 with probability self (elementwise), or p when given."""
         probs = self._data if p is None else p
+        if graph.effect_observers:  # a compiler's trace cannot redraw numbers drawn outside an op
+            graph.note_effect(None, "bernoulli()")
         gen = random.resolve(generator, self.device)
         return Tensor._wrap(random.bernoulli(gen, probs, self._data.shape, self._data.dtype), self.device)
 
@@ -583,6 +595,13 @@ class Tensor:
     def allclose(self, other, rtol=1e-5, atol=1e-8) -> bool:
         return bool(self._xp.allclose(self._data, array_of(other, self), rtol=rtol, atol=atol))
 
+    def equal(self, other) -> bool:
+        """True when ``other`` has this tensor's shape and the same values (NaN is never equal)."""
+        if not isinstance(other, Tensor):
+            raise TypeError(f"equal(): argument 'other' must be Tensor, not {type(other).__name__}")
+        same_device("equal", self, other)
+        return self.shape == other.shape and bool(self._xp.array_equal(self._data, other._data))
+
     # -- unary math -----------------------------------------------------------------------------------------
     def exp(self):
         return apply(elementwise.Exp, as_float(self))
@@ -663,15 +682,26 @@ class Tensor:
         """Variance with Bessel's correction by default (``correction=1``), as in PyTorch."""
         if not self.dtype.is_floating_point:
             raise RuntimeError(f"std and var only support floating point dtypes, got {self.dtype} (use .float() first)")
+        wide = self._wide_var(dim, unbiased, keepdim, correction)
+        return wide if wide.dtype == self.dtype else wide.to(self.dtype)
+
+    def std(self, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, correction=None):
+        if not self.dtype.is_floating_point:
+            raise RuntimeError(f"std and var only support floating point dtypes, got {self.dtype} (use .float() first)")
+        wide = self._wide_var(dim, unbiased, keepdim, correction).sqrt()
+        return wide if wide.dtype == self.dtype else wide.to(self.dtype)
+
+    def _wide_var(self, dim, unbiased, keepdim, correction):
+        """The variance in float64, rounded to the tensor's dtype only by the caller: PyTorch's CPU kernel
+        accumulates in float64 too, so the float a lecture prints (``w.std()`` of a 1000x1000 draw) is PyTorch's,
+        not one a float32 rounding away."""
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
         axes = dim_indices(dim, self._data.ndim)
         count = math.prod(self._data.shape[a] for a in axes)
-        centered = self - self.mean(dim=axes, keepdim=True)
+        wide = self.double()
+        centered = wide - wide.mean(dim=axes, keepdim=True)
         return (centered * centered).sum(dim=axes, keepdim=keepdim) / builtins.max(count - correction, 0)
-
-    def std(self, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, correction=None):
-        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
 
     def max(self, dim=None, keepdim: bool = False):
         """``max()`` is the largest element; ``max(dim)`` gives ``(values, indices)``; ``max(tensor)`` is maximum."""
@@ -1122,26 +1152,51 @@ class Tensor:
 
     def scatter(self, dim, index, src=None, value=None, *, reduce=None):
         """A copy of ``self`` with ``src[i][j]`` (or the number ``value``) written at ``[index[i][j]][j]`` for dim 0.
-        ``reduce="add"`` adds instead of writing (``scatter_add``)."""
+        ``reduce="add"`` adds instead of writing (``scatter_add``), ``reduce="multiply"`` multiplies."""
         if src is not None and not isinstance(src, Tensor):
             src, value = None, src  # scatter(dim, index, 2.5): the value passed in src's place
         if (src is None) == (value is None):
             raise TypeError("scatter(): give exactly one of src (a tensor) and value (a number)")
         index = self._index_arg("scatter", index)
-        if reduce is not None and reduce != "add":
-            raise RuntimeError(f"scatter(): reduce={reduce!r} is not supported here (reduce='add' is)")
+        if reduce is not None and reduce not in ("add", "multiply"):
+            raise RuntimeError("scatter(): reduce argument must be either add or multiply.")
         if src is None:
             src = Tensor._wrap(self._xp.full(index._data.shape, value, dtype=self._data.dtype), self.device)
         if reduce == "add":
             return self.scatter_add(dim, index, src)
+        if reduce == "multiply":
+            return self._scatter_multiplied(dim, index, src)
         grid = self._along("scatter", dim, index)
         written = self._scattered("scatter", grid, index, src, accumulate=False)
         mask = self._xp.zeros(self._data.shape or (1,), dtype=bool)
         mask[grid] = True
         return apply(movement.Where, mask.reshape(self._data.shape), written, self)
 
+    def _scatter_multiplied(self, dim, index: Tensor, src) -> Tensor:
+        """``scatter(reduce="multiply")``: self with each position multiplied by every src value sent to it.
+        It has no gradient (PyTorch's backward raises), so it is refused while a graph is being recorded."""
+        if is_grad_enabled() and (self.requires_grad or (isinstance(src, Tensor) and src.requires_grad)):
+            raise RuntimeError(
+                "scatter(): reduce='multiply' has no gradient (PyTorch's backward refuses it too); call it under "
+                "torch.no_grad() or on detached tensors"
+            )
+        grid = self._along("scatter", dim, index)
+        block = self._scatter_block("scatter", index, src)
+        # the factors are gathered on the host: CuPy has no multiply.at, and this op is rare and off the hot path
+        factors = numpy.ones(self._data.shape or (1,), dtype=self._data.dtype)
+        host_grid = tuple(backend.to_host(part) if not isinstance(part, slice) else part for part in grid)
+        numpy.multiply.at(factors, host_grid, backend.to_host(block._data))  # a position sent several values
+        factors = backend.to_device(factors.reshape(self._data.shape), self.device)  # takes each of them
+        return Tensor._wrap(self._data * factors, self.device)
+
     def _scattered(self, what: str, grid, index: Tensor, src, accumulate: bool) -> Tensor:
         """zeros of self's shape with src's leading block (index's shape) put at ``grid``."""
+        block = self._scatter_block(what, index, src)
+        out = apply(movement.ScatterAdd, block, shape=self._data.shape or (1,), index=grid, accumulate=accumulate)
+        return out.reshape(self.shape)
+
+    def _scatter_block(self, what: str, index: Tensor, src) -> Tensor:
+        """src's leading block of index's shape, after PyTorch's checks of its type, dtype and sizes."""
         if not isinstance(src, Tensor):
             raise TypeError(f"{what}(): argument 'src' must be Tensor, not {type(src).__name__}")
         if src._data.dtype != self._data.dtype:
@@ -1154,9 +1209,7 @@ class Tensor:
                 "dimension, with as many dimensions"
             )
         block = src.reshape(1) if src._data.ndim == 0 else src
-        block = block[tuple(slice(0, n) for n in (index._data.shape or (1,)))]
-        out = apply(movement.ScatterAdd, block, shape=self._data.shape or (1,), index=grid, accumulate=accumulate)
-        return out.reshape(self.shape)
+        return block[tuple(slice(0, n) for n in (index._data.shape or (1,)))]
 
     def _sort_order(self, axis: int, descending: bool):
         """Indices that sort along ``axis``, stable (equal values keep their order), NaN as the largest value."""
@@ -1247,8 +1300,9 @@ class Tensor:
         counts, _ = self._xp.histogram(self._data, bins=bins, range=(low, high))
         return Tensor._wrap(counts.astype(self._data.dtype), self.device)
 
-    def histogram(self, bins, *, range=None, weight=None, density: bool = False):  # noqa: A002
-        """``(hist, bin_edges)``: ``bins`` equal bins (or the given edges, a 1-d tensor) over ``range``."""
+    def histogram(self, bins=100, *, range=None, weight=None, density: bool = False):  # noqa: A002
+        """``(hist, bin_edges)``: ``bins`` equal bins (100 unless given, as PyTorch's) or the given edges (a 1-d
+        tensor) over ``range``."""
         if self._data.dtype.kind != "f":
             raise RuntimeError(f"torch.histogram: input tensor and bins tensors should have the same dtype, "
                                f"got {self.dtype}")  # fmt: skip

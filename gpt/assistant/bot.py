@@ -17,7 +17,7 @@ from gpt.model import eval_mode
 
 from . import chat
 
-DESCRIPTION = "talk to a fine-tuned assistant (a run of `gpt experiment assistant`)"
+DESCRIPTION = "talk to a fine-tuned assistant (a run of `gpt sft`)"
 REPLY_ROOM = 120  # characters of context kept free for the reply
 
 
@@ -26,14 +26,16 @@ def unknown_characters(tokenizer, text: str) -> list[str]:
 
 
 def fitted_prompt(history: list[tuple[str, str]], message: str, tokenizer, block_size: int) -> str:
-    """The prompt for ``message`` after as much of ``history`` as fits ``block_size`` with room for a reply."""
+    """The prompt for ``message`` after as much of ``history`` as fits ``block_size`` with room for a reply
+    (``REPLY_ROOM``, or half the context if that is less). Whole turns go, oldest first; a message too long even
+    alone keeps its end."""
     message = "".join(ch for ch in chat.clean_user_text(message) if ch in tokenizer.stoi)
+    room = block_size - min(REPLY_ROOM, block_size // 2)
     turns = list(history)
-    while True:
-        text = chat.prompt(turns, message)
-        if len(text) + REPLY_ROOM <= block_size or not turns:
-            return text[-(block_size - REPLY_ROOM) :] if len(text) + REPLY_ROOM > block_size else text
+    while len(chat.prompt(turns, message)) > room and turns:
         turns = turns[2:] if len(turns) >= 2 else []
+    overflow = len(chat.prompt(turns, message)) - room
+    return chat.prompt(turns, message[overflow:] if overflow > 0 else message)
 
 
 def reply(model, tokenizer, prompt_text: str, on_char: Callable[[str], None] | None = None) -> str:
@@ -69,7 +71,12 @@ def run(args) -> int:
     model, tokenizer, header = load_model(args.out_dir, allow_unverified=args.allow_unverified)
     if chat.END not in tokenizer.stoi or chat.ASSISTANT not in tokenizer.stoi:
         print(f"gpt chat: error: {args.out_dir} holds a text model, not an assistant (no chat markers in its "
-              "vocabulary): fine-tune one with `gpt experiment assistant`", file=sys.stderr)  # fmt: skip
+              "vocabulary): fine-tune one with `gpt sft`", file=sys.stderr)  # fmt: skip
+        return 2
+    stage = header.get("assistant", {}).get("stage")
+    if stage not in ("sft", "dpo"):
+        print(f"gpt chat: error: {args.out_dir} holds a pretrained text model, not yet an assistant: fine-tune it "
+              f"with `gpt sft --from {args.out_dir} --out-dir RUN`", file=sys.stderr)  # fmt: skip
         return 2
     block_size = model.config.block_size
     if args.message is not None:

@@ -21,6 +21,9 @@ from collections.abc import Iterable, Sequence
 
 USER, ASSISTANT, END = "\x02", "\x03", "\x04"
 MARKERS = (USER, ASSISTANT, END)
+# The assistant's character vocabulary, fixed so that a model pretrained on prose and the bot fine-tuned from it
+# share it: the markers, the newline and printable ASCII (what the handbook and its questions are written in).
+VOCABULARY = tuple(sorted({*MARKERS, "\n", *(chr(code) for code in range(32, 127))}))
 
 
 def clean_user_text(text: str) -> str:

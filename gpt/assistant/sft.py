@@ -54,11 +54,35 @@ class SFTConfig:
     weight_decay: float = 0.1
     masked: bool = True
     seed: int = 0
+    handbook_share: float = 0.25  # of each batch: rows of handbook text (when a handbook is given)
 
 
-def fine_tune(model: GPT, tokenizer: CharTokenizer, examples: Sequence[Example], cfg: SFTConfig) -> list[float]:
-    """AdamW on random batches of conversations; returns the loss of every step."""
+def text_rows(tokenizer: CharTokenizer, lines: Sequence[str], block_size: int):
+    """(inputs, targets) for plain text, a line per row (with its newline), the loss on every character after
+    the first: how the handbook itself is read during fine-tuning, as a language model reads prose."""
+    end = tokenizer.stoi[chat.END]
+    inputs = np.full((len(lines), block_size), end, dtype=np.int64)
+    targets = np.full((len(lines), block_size), -1, dtype=np.int64)
+    for row, line in enumerate(lines):
+        ids = tokenizer.encode(line + "\n")[: block_size + 1]
+        inputs[row, : len(ids) - 1] = ids[:-1]
+        targets[row, : len(ids) - 1] = ids[1:]
+    return inputs, targets
+
+
+def fine_tune(
+    model: GPT, tokenizer: CharTokenizer, examples: Sequence[Example], cfg: SFTConfig, handbook: str | None = None
+) -> list[float]:
+    """AdamW on random batches of conversations, and of the handbook's lines when ``handbook`` is given (a share
+    ``cfg.handbook_share`` of each batch); returns the loss of every step."""
     inputs, targets = encode_rows(tokenizer, examples, model.config.block_size, cfg.masked)
+    n_text = 0
+    if handbook:
+        lines = [line for line in handbook.splitlines() if line.strip()]
+        text_inputs, text_targets = text_rows(tokenizer, lines, model.config.block_size)
+        inputs, targets = np.concatenate([inputs, text_inputs]), np.concatenate([targets, text_targets])
+        n_text = len(lines)
+    n_chat = len(inputs) - n_text
     rng = random.Random(cfg.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     losses = []
@@ -67,7 +91,10 @@ def fine_tune(model: GPT, tokenizer: CharTokenizer, examples: Sequence[Example],
         lr = cfg.learning_rate * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * (1 - step / cfg.steps))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        rows = [rng.randrange(len(inputs)) for _ in range(cfg.batch_size)]
+        rows = [
+            n_chat + rng.randrange(n_text) if n_text and rng.random() < cfg.handbook_share else rng.randrange(n_chat)
+            for _ in range(cfg.batch_size)
+        ]
         _, loss = model(torch.tensor(inputs[rows]), torch.tensor(targets[rows]))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -150,9 +150,22 @@ def _observed_apply(op_class, args, params):
     def run():
         return _apply(op_class, args, params)
 
+    run.op_args, run.op_params = args, params  # what goes in, for a tracer (tinygrad_edu/compiler/trace.py)
     for observer in reversed(forward_observers):
         run = functools.partial(observer, op_class, run)
+        run.op_args, run.op_params = args, params
     return run()
+
+
+effect_observers: list = []  # tracers: see note_effect
+
+
+def note_effect(tensor, what: str) -> None:
+    """Called by ``tensor.py`` where a tensor's values leave the ops' sight: read into Python (``item()``,
+    ``bool()``, ``tolist()``, ``numpy()``) or written in place (``add_``, ``copy_``, ``x[i] = v``). A tracer
+    (``tinygrad_edu/compiler``) cannot replay such a step, so it must hear of it; nothing else listens."""
+    for observer in effect_observers:
+        observer(tensor, what)
 
 
 def observed_backward(op, grad_outputs, run):

@@ -35,13 +35,14 @@ import contextlib
 import dataclasses
 import functools
 import importlib
+import math
 import numbers
 import os
 from collections.abc import Callable
 
 import numpy as np
 
-from ..ops import elementwise, movement, nn_ops
+from ..ops import attention, elementwise, movement, nn_ops
 
 _forced_reference = [0]
 
@@ -187,10 +188,62 @@ def whole_exponent(inputs, params) -> bool:
     return value.is_integer() and abs(value) <= 16
 
 
+def half_exponent(inputs, params) -> bool:
+    """an array to the power of the number ½ or -½ (not a tensor)"""
+    base, exponent = inputs
+    if getattr(base, "ndim", 0) == 0 or not isinstance(exponent, (numbers.Real, np.generic)):
+        return False
+    return float(exponent) in (0.5, -0.5)
+
+
 def rows_added_up(inputs, params) -> bool:
     """accumulate=True into rows picked by one non-empty integer array (embedding's backward)"""
     index = params["index"]
     return params["accumulate"] and hasattr(index, "ndim") and index.size > 0
+
+
+def along_one_axis(inputs, params) -> bool:
+    """picks along one axis: one non-empty integer array, after whole slices only"""
+    index = params["index"]
+    if not isinstance(index, tuple):
+        index = (index,)
+    if not index:
+        return False
+    *whole, picked = index
+    return (
+        all(isinstance(s, slice) and s == slice(None) for s in whole)
+        and getattr(picked, "ndim", 0) > 0
+        and picked.dtype.kind in "iu"
+        and picked.size > 0
+    )
+
+
+# On the CPU the blocked kernel takes more time than the naive op (benchmarks/results/attention.md): it is chosen
+# where the naive op's (…, T, S) probabilities, kept for backward, would take this many bytes or more, which is
+# where memory, not time, runs out (tests lower it to 0 to run the kernel at small sizes)
+FLASH_ATTENTION_FROM_BYTES = 32 * 2**20
+
+
+def large_attention(inputs, params) -> bool:
+    """P of 32 MiB or more on cpu, heads of at most 64 on cuda; no empty axis; a bool or q-dtype additive mask"""
+    q, k, v, mask = inputs
+    if any(a.ndim < 2 or a.size == 0 for a in (q, k, v)):
+        return False
+    if isinstance(q, np.ndarray):
+        batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+        if math.prod(batch) * q.shape[-2] * k.shape[-2] * q.itemsize < FLASH_ATTENTION_FROM_BYTES:
+            return False
+    if not isinstance(q, np.ndarray) and max(q.shape[-1], v.shape[-1]) > 64:  # cuda/flash_attention.py's HEAD_MAX
+        return False
+    if mask is None:
+        return True
+    if not hasattr(mask, "dtype") or not (mask.dtype.kind == "b" or mask.dtype == q.dtype):
+        return False
+    try:
+        scores = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2]) + (q.shape[-2], k.shape[-2])
+        return np.broadcast_shapes(scores, mask.shape) == scores
+    except ValueError:  # the reference names the mismatch
+        return False
 
 
 CPU_AND_CUDA = ("cpu", "cuda")
@@ -200,6 +253,9 @@ ANY_FLOAT = ("float16", "float32", "float64")
 TABLE = (
     FastPath(elementwise.Gelu, "gelu.GeluKernel", CPU_AND_CUDA, exact_form),
     FastPath(elementwise.Pow, "power.WholePower", ("numpy",), whole_exponent, ANY_FLOAT),
+    FastPath(elementwise.Pow, "power.HalfPower", ("numpy",), half_exponent, ANY_FLOAT),
+    FastPath(elementwise.Sigmoid, "sigmoid.SigmoidKernel", ("cpu",), not_empty),
+    FastPath(elementwise.Erf, "erf.ErfKernel", ("cpu",), not_empty, ("float32",)),
     FastPath(nn_ops.LayerNorm, "layer_norm.LayerNormKernel", CPU_AND_CUDA, not_empty),
     FastPath(nn_ops.Softmax, "softmax.SoftmaxKernel", CPU_AND_CUDA, last_axis),
     FastPath(nn_ops.CrossEntropy, "cross_entropy.CrossEntropyKernel", CPU_AND_CUDA, not_empty),
@@ -210,6 +266,9 @@ TABLE = (
     FastPath(nn_ops.Embedding, "scatter_add_sorted.EmbeddingSorted", ("numpy",), some_rows, ANY_FLOAT),
     FastPath(movement.ScatterAdd, "scatter_add.ScatterAddKernel", CPU_AND_CUDA, rows_added_up),
     FastPath(movement.ScatterAdd, "scatter_add_sorted.ScatterAddSorted", ("numpy",), rows_added_up, ANY_FLOAT),
+    FastPath(movement.Index, "scatter_add.IndexAlongAxisKernel", ("cpu",), along_one_axis),
+    FastPath(movement.Index, "scatter_add_sorted.IndexAlongAxis", ("numpy",), along_one_axis, ANY_FLOAT),
+    FastPath(attention.ScaledDotProductAttention, "flash_attention.FlashAttention", CPU_AND_CUDA, large_attention),
 )  # fmt: skip
 FAST_PATHS: dict[type, tuple[FastPath, ...]] = {}  # reference op -> its rows, for graph.apply
 for _row in TABLE:
@@ -242,9 +301,10 @@ def warm_up() -> None:
         return
     import numpy as np
 
-    from . import adam, cross_entropy, gelu, layer_norm, masked_fill, scatter_add, softmax
+    from . import adam, cross_entropy, flash_attention, gelu, layer_norm, masked_fill, scatter_add, softmax
 
     for dtype in (np.float32, np.float64):
+        flash_attention.warm_up(dtype)
         x = np.linspace(-1, 1, 6, dtype=dtype).reshape(2, 3)
         out, cdf = gelu.gelu(x)
         gelu.gelu_backward(out, x, cdf)

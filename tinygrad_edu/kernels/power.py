@@ -55,3 +55,25 @@ class WholePower(Pow):
         if b == 0:  # x⁰ is constant: slope 0, also at 0 (where 0·0⁻¹ would be nan), as the reference
             return np.zeros_like(grad), None
         return grad * (b * whole_power(a, int(b) - 1)), None
+
+
+class HalfPower(Pow):
+    """Pow with the exponent ½ or -½ by a square root, as PyTorch computes them: NumPy's float power calls the
+    C library's ``pow`` for every element unless the exponent is a Python float it recognizes, and the engine
+    hands it a NumPy scalar. x^½ = √x, x^-½ = 1/√x; backward b·x^(b-1) from the same root: ½/√x, and -½·x^-½/x
+    (at 0 both give the reference's ±inf, at inf its 0, on negative bases its nan)."""
+
+    reference = Pow
+
+    @staticmethod
+    def forward(ctx, a, b):
+        root = np.sqrt(a)
+        out = root if b > 0 else 1 / root
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        slope = 0.5 / out if b > 0 else -0.5 * out / a
+        return grad * slope.astype(out.dtype, copy=False), None

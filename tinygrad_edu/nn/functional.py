@@ -10,7 +10,7 @@ import numpy
 from .. import backend, dtypes, random
 from ..autograd.grad_mode import no_grad
 from ..autograd.graph import apply
-from ..ops import conv, elementwise, nn_ops
+from ..ops import attention, conv, elementwise, nn_ops
 from ..ops.scan import ConstantPad
 from ..promotion import as_float, check_matmul, same_device
 from ..tensor import Tensor
@@ -186,27 +186,40 @@ def scaled_dot_product_attention(
     scale=None,
 ) -> Tensor:
     """softmax(Q Kᵀ · scale + mask) V, with heads as leading batch axes. ``attn_mask`` is a bool tensor
-    (True = may attend) or an additive float mask; ``is_causal`` masks out the future."""
+    (True = may attend) or an additive float mask; ``is_causal`` masks out the future. One op
+    (``ops/attention.py``; FlashAttention on the CPU, ``kernels/flash_attention.py``); its dropout mask is hashed
+    from one key drawn from the device's generator, so backward regenerates it instead of keeping it."""
+    _check_attention_shapes(query, key, value)
+    _check_dropout_p(dropout_p)
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
-    scores = (query @ key.transpose(-2, -1)) * scale
-    t_q, t_k = query.shape[-2], key.shape[-2]
-    if is_causal and attn_mask is None:  # the mask computed in the softmax, not materialised
-        weights = apply(nn_ops.Softmax, as_float(scores), dim=scores.ndim - 1, causal=True)
-        if dropout_p > 0:
-            weights = dropout(weights, dropout_p)
-        return weights @ value
-    if is_causal:
-        future = numpy.triu(numpy.ones((t_q, t_k), dtype=bool), k=1)
-        scores = scores.masked_fill(Tensor._wrap(query._xp.asarray(future), query.device), float("-inf"))
-    if attn_mask is not None:
-        if attn_mask.dtype == dtypes.bool:
-            scores = scores.masked_fill(attn_mask.logical_not(), float("-inf"))
-        else:
-            scores = scores + attn_mask
-    weights = scores.softmax(dim=-1)
-    if dropout_p > 0:  # as in PyTorch, the caller passes 0.0 in eval mode
-        weights = dropout(weights, dropout_p)
-    return weights @ value
+    seed = _dropout_key(query.device) if dropout_p > 0 else 0  # as in PyTorch, eval mode passes 0.0
+    if attn_mask is not None and attn_mask.dtype != dtypes.bool and attn_mask.dtype != query.dtype:
+        attn_mask = attn_mask.to(query.dtype)
+    return apply(
+        attention.ScaledDotProductAttention, query, key, value, attn_mask,
+        scale=float(scale), causal=bool(is_causal), dropout_p=float(dropout_p), seed=seed,
+    )  # fmt: skip
+
+
+def _check_attention_shapes(query, key, value) -> None:
+    if query.dim() < 2 or key.dim() < 2 or value.dim() < 2:
+        raise RuntimeError(
+            "scaled_dot_product_attention: query, key and value need at least 2 dimensions (…, L, E), got shapes "
+            f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
+        )
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise RuntimeError(
+            "scaled_dot_product_attention: query (…, L, E) and key (…, S, E) must share E, and key and value "
+            f"(…, S, Ev) S; got shapes {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
+        )
+
+
+def _dropout_key(device) -> int:
+    """One 63-bit key for attention's dropout, from the device's generator (ops/counter_hash.py hashes it)."""
+    generator = random.default_generator(device)
+    if isinstance(generator, backend.CountingGenerator):
+        return generator.next_key()
+    return int(generator.integers(1, 0, 2**63)[0])
 
 
 def batch_norm(

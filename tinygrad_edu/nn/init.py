@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import warnings
 
+from .. import factories
 from ..autograd.grad_mode import no_grad
 
 
@@ -15,6 +17,58 @@ def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
 def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
     with no_grad():
         return tensor.uniform_(a, b, generator=generator)
+
+
+def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator=None):
+    """N(mean, std²) cut to [a, b]: a draw outside [a, b] is drawn again, until none is.
+
+    Two ways of drawing, chosen as PyTorch chooses them, so that the same seed gives PyTorch's weights:
+    when [a, b] holds more than 30% of the normal's mass, whole normal tensors are drawn and kept where the
+    current value is out of bounds; otherwise candidates are drawn uniformly in [a, b] and each is kept with
+    probability pdf(x) / pdf(peak), the density at x relative to its highest point in [a, b] (fewer wasted
+    draws when the window is far out in a tail)."""
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn(
+            "mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
+            "The distribution of values may be incorrect.",
+            stacklevel=2,
+        )
+
+    def normal_cdf(x: float) -> float:
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+    inside = normal_cdf((b - mean) / std) - normal_cdf((a - mean) / std)
+    with no_grad():
+        if inside > 0.3:
+            # the bounds as the tensor's dtype holds them, so that a kept value is never outside them
+            low, high = tensor.new_tensor(a).item(), tensor.new_tensor(b).item()
+            result = tensor.normal_(mean, std, generator=generator)
+            while True:
+                outside = (result < low) | (result > high)
+                if not outside.any().item():
+                    break
+                redraw = factories.empty_like(result).normal_(mean, std, generator=generator)
+                result = factories.where(outside, redraw, result)
+            return tensor.copy_(result) if result is not tensor else tensor
+
+        peak = max(a, min(mean, b))  # where the density is highest inside [a, b]
+        log_peak = -0.5 * ((peak - mean) / std) ** 2
+
+        def log_density_below_peak(x):
+            return ((x - mean) / std).pow(2) * -0.5 - log_peak
+
+        def rejected(candidates):  # kept with probability exp(log density below peak)
+            return factories.empty_like(candidates).uniform_(generator=generator).log() > log_density_below_peak(
+                candidates
+            )
+
+        result = tensor.uniform_(a, b, generator=generator)
+        pending = rejected(result)
+        while pending.any().item():
+            candidates = factories.empty_like(result).uniform_(a, b, generator=generator)
+            result = factories.where(pending, candidates, result)
+            pending = factories.where(pending, rejected(candidates), pending)
+        return tensor.copy_(result) if result is not tensor else tensor
 
 
 def zeros_(tensor):

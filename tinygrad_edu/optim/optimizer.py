@@ -3,17 +3,60 @@
 from __future__ import annotations
 
 import copy
+import functools
 import numbers
 import warnings
 
+from ..handles import add_hook
 from ..nn.utils import zero_grad
 from ..tensor import Tensor
+
+_global_step_pre_hooks: dict = {}
+_global_step_post_hooks: dict = {}
+
+
+def register_optimizer_step_pre_hook(hook):
+    """``hook(optimizer, args, kwargs)`` runs before every optimizer's ``step`` (PyTorch's global hook); a
+    compiler's trace uses it to see a step begin. Returns a handle whose ``remove()`` unregisters it."""
+    return add_hook(_global_step_pre_hooks, hook)
+
+
+def register_optimizer_step_post_hook(hook):
+    """``hook(optimizer, args, kwargs)`` runs after every optimizer's ``step``."""
+    return add_hook(_global_step_post_hooks, hook)
+
+
+def _with_step_hooks(step):
+    """``step`` wrapped so that the global hooks run around it, once per call from outside (a subclass's
+    ``step`` that calls ``super().step()`` does not run them twice)."""
+
+    @functools.wraps(step)
+    def hooked_step(self, *args, **kwargs):
+        if getattr(self, "_in_hooked_step", False) or not (_global_step_pre_hooks or _global_step_post_hooks):
+            return step(self, *args, **kwargs)
+        for hook in list(_global_step_pre_hooks.values()):
+            hook(self, args, kwargs)
+        self._in_hooked_step = True
+        try:
+            result = step(self, *args, **kwargs)
+        finally:
+            self._in_hooked_step = False
+        for hook in list(_global_step_post_hooks.values()):
+            hook(self, args, kwargs)
+        return result
+
+    return hooked_step
 
 
 class Optimizer:
     """Holds ``param_groups`` (each a dict with ``params`` and its hyper-parameters) and per-parameter
     ``state`` (Tensors and numbers). Subclasses implement ``step`` with in-place Tensor ops inside ``no_grad()``,
     as PyTorch's optimizers do: an update is not part of any graph."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:  # every subclass's own step runs the global step hooks
+            cls.step = _with_step_hooks(cls.__dict__["step"])
 
     def __init__(self, params, defaults: dict):
         self.defaults = defaults
