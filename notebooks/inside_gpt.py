@@ -8,11 +8,11 @@
 # %%
 # Colab, or a kernel without the engine: install it first. PACKAGE is what pip installs: the published
 # package, or where it is not published a clone's path or its "git+URL" (in a clone: pip install -e ".[notebook]")
-PACKAGE = "tinygrad-edu[notebook]"
 import importlib.util
 import subprocess
 import sys
 
+PACKAGE = "tinygrad-edu[notebook]"
 if importlib.util.find_spec("tinygrad_edu") is None:
     if subprocess.call([sys.executable, "-m", "pip", "install", "-q", PACKAGE]) != 0:
         raise SystemExit(f"pip could not install {PACKAGE!r}: set PACKAGE to a clone's path or git+URL, then rerun")
